@@ -1,0 +1,50 @@
+# make run   - set up and run the demo recipe
+# make test  - set up and run every test (pytest and bats)
+# make bench - compare the runner with xargs/bash doing the same work
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# command:debian-package pairs the project needs on the machine
+SYSTEM_PACKAGES := dot:graphviz bats:bats hyperfine:hyperfine
+
+.PHONY: setup system-packages run test test-py test-bats lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || $(MAKE) --no-print-directory system-packages EXTRA=python3-venv
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | grep -v 'is ignored' || true
+	$(PY) -c 'import yaml, psutil, rich, pydantic, pytest'  # fail here, not later, if the install failed
+	@# make orchestrator/ importable from anywhere in this venv (scriptlets run as plain files too)
+	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "orchestrator.pth").write_text(str(pathlib.Path("orchestrator").resolve()) + "\n")'
+	touch $(STAMP)
+
+# Install missing system programs with apt-get when root; otherwise say exactly what to install.
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; missing="$$missing $(EXTRA)"; \
+	  missing=$$(echo $$missing); \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "installing system packages: $$missing"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing system packages; run: sudo apt-get install -y $$missing"; exit 1; fi; fi
+
+run: setup
+	cd orchestrator && ../$(PY) runner.py --recipe recipes/demo.yaml
+
+test: setup system-packages test-py test-bats
+
+test-py:
+	$(PY) -m pytest
+
+test-bats:
+	bats --print-output-on-failure tests/bats
+
+bench: setup system-packages
+	$(PY) tests/bench/bench.py
+
+clean:
+	rm -rf orchestrator/Data/* orchestrator/Logs/* orchestrator/Assets/* tests/artifacts

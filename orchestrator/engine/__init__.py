@@ -1,0 +1,1 @@
+"""The orchestrator's engine: recipe loading, planning, scheduling and supervised step execution."""

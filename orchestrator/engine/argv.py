@@ -1,0 +1,39 @@
+"""Turn a step's args/params mapping into command-line flags: an argument vector, never a shell string."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def flag_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def to_argv(flags: dict[str, Any]) -> list[str]:
+    """`{input: a, dry_run: true, tags: [x, y], cfg: {k: 1}}` -> `--input a --dry-run --tags x --tags y --cfg {"k": 1}`.
+
+    `false` and `null` omit the flag; lists repeat it; objects are passed as JSON.
+    """
+    argv: list[str] = []
+    for key, value in flags.items():
+        name = flag_name(key)
+        if value is True:
+            argv.append(name)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, list):
+            for item in value:
+                argv += [name, _scalar(item)]
+        else:
+            argv += [name, _scalar(value)]
+    return argv
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value)

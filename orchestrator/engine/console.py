@@ -1,0 +1,157 @@
+"""What the user sees: live progress (rich on a terminal, plain lines otherwise), the final table, the plan."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any, Optional
+
+from .events import AttemptFinished, ContextCommitted, RunFinished, RunStarted, StepFinished, StepStarted
+from .plan import Plan
+from .status import StepStatus, Verdict
+
+MARKS = {StepStatus.SUCCEEDED: "ok", StepStatus.FAILED: "FAILED", StepStatus.SKIPPED: "skipped",
+         StepStatus.ABORTED: "aborted", StepStatus.REUSED: "reused"}
+COLOURS = {StepStatus.SUCCEEDED: "green", StepStatus.FAILED: "red", StepStatus.SKIPPED: "yellow",
+           StepStatus.ABORTED: "magenta", StepStatus.REUSED: "cyan", StepStatus.RUNNING: "blue"}
+
+
+def format_plan(plan: Plan, serial: bool, slots: int) -> str:
+    """The --dry-run text: order, parallel waves, and why each step is or is not selected."""
+    recipe = plan.recipe
+    lines = [f"Plan for {recipe.path} ({len(recipe.steps)} steps, "
+             f"{'serial' if serial else f'parallel, {slots} slot(s)'}"
+             + (f", building on run {plan.base_run}" if plan.base_run else "") + ")", "", "Order:"]
+    for pos, name in enumerate(plan.order, 1):
+        step = recipe.by_name[name]
+        mark = "run " if name in plan.selected else "keep" if name in plan.reused else "skip"
+        deps = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
+        res = f" needs {step.policy.resources}" if step.policy.resources else ""
+        lines.append(f"  {pos:>3}. [{mark}] {name} ({step.type}){deps}{res}: {plan.reasons[name]}")
+    if not serial:
+        lines += ["", "Parallel waves (steps in one wave may run at the same time):"]
+        for i, wave in enumerate(plan.waves, 1):
+            lines.append(f"  wave {i}: {', '.join(wave)}")
+    lines += ["", f"{len(plan.selected)} to run, {len(plan.reused)} kept from an earlier run, "
+                  f"{len(plan.user_skipped)} not selected. Nothing was run (--dry-run)."]
+    return "\n".join(lines)
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1048576:.1f} MB" if nbytes else "-"
+
+
+class PlainConsole:
+    """One line per event that matters; for logs, CI and pipes."""
+
+    def __init__(self, out: IO[str] = sys.stdout) -> None:
+        self.out = out
+        self.t0 = time.monotonic()
+
+    def _line(self, text: str) -> None:
+        self.out.write(f"[{time.monotonic() - self.t0:7.2f}s] {text}\n")
+
+    def handle(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self.t0 = time.monotonic()
+            self.out.write(f"run {event.run_id}: {event.recipe.path.name}, {len(event.plan.selected)} step(s) to run\n")
+        elif isinstance(event, StepStarted):
+            self._line(f"start  {event.step}" + (f" (attempt {event.attempt})" if event.attempt > 1 else ""))
+        elif isinstance(event, AttemptFinished) and event.retry_in is not None:
+            self._line(f"retry  {event.step}: {event.outcome.reason}; attempt {event.attempt + 1} in {event.retry_in:g} s")
+        elif isinstance(event, ContextCommitted) and event.conflicts:
+            self._line(f"CONFLICT {event.step}: {', '.join(event.conflicts)} also written by a parallel step")
+        elif isinstance(event, StepFinished) and event.result.status != StepStatus.REUSED:
+            r = event.result
+            extra = f" in {r.duration:.2f}s" if r.attempts else ""
+            why = f": {r.reason}" if r.reason and r.status != StepStatus.SUCCEEDED else ""
+            self._line(f"{MARKS.get(r.status, r.status.value):<6} {r.name}{extra}{why}")
+        elif isinstance(event, RunFinished):
+            self.out.write(summary_text(event) + "\n")
+            self.out.flush()
+
+
+def summary_text(event: RunFinished) -> str:
+    counts: dict[str, int] = {}
+    for r in event.results:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    parts = ", ".join(f"{n} {s}" for s, n in counts.items())
+    lines = [f"run {event.run_id} {event.verdict.value.upper()} in {event.duration:.2f}s ({parts})"]
+    for r in event.results:
+        if r.status in (StepStatus.FAILED, StepStatus.ABORTED):
+            lines.append(f"  {r.name}: {r.reason}" + (f" (log: {r.log_path})" if r.log_path else ""))
+    for conflict in event.conflicts:
+        lines.append(f"  conflict: {conflict}")
+    return "\n".join(lines)
+
+
+class RichConsole:
+    """Live lines for running steps with elapsed time, then a final table; for terminals."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console()
+        self.live: Any = None
+        self.running: dict[str, tuple[float, int]] = {}
+        self.done = 0
+        self.total = 0
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        now = time.monotonic()
+        for name, (since, attempt) in list(self.running.items())[:20]:
+            table.add_row("[blue]running[/]", name, f"{now - since:6.1f}s", f"attempt {attempt}" if attempt > 1 else "")
+        if len(self.running) > 20:
+            table.add_row("", f"... and {len(self.running) - 20} more", "", "")
+        table.add_row("", f"[dim]{self.done}/{self.total} finished[/]", "", "")
+        return table
+
+    def handle(self, event: object) -> None:
+        from rich.live import Live
+
+        if isinstance(event, RunStarted):
+            self.total = len(event.plan.order)
+            self.console.print(f"run [bold]{event.run_id}[/]: {event.recipe.path.name}, "
+                               f"{len(event.plan.selected)} step(s) to run")
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True,
+                             get_renderable=self._render)
+            self.live.start()
+        elif isinstance(event, StepStarted):
+            self.running[event.step] = (time.monotonic(), event.attempt)
+        elif isinstance(event, StepFinished):
+            r = event.result
+            self.running.pop(r.name, None)
+            self.done += 1
+            if r.status != StepStatus.REUSED:
+                colour = COLOURS.get(r.status, "white")
+                why = f": {r.reason}" if r.reason and r.status != StepStatus.SUCCEEDED else ""
+                self.console.print(f"[{colour}]{MARKS.get(r.status, r.status.value):<7}[/] {r.name}"
+                                   + (f" [dim]{r.duration:.2f}s[/]" if r.attempts else "") + why)
+        elif isinstance(event, RunFinished):
+            if self.live:
+                self.live.stop()
+            self._final_table(event)
+
+    def _final_table(self, event: RunFinished) -> None:
+        from rich.table import Table
+
+        table = Table(title=f"run {event.run_id}")
+        for column in ("step", "status", "attempts", "duration", "cpu", "peak rss", "reason"):
+            table.add_column(column, justify="right" if column in ("attempts", "duration", "cpu", "peak rss") else "left")
+        for r in event.results:
+            colour = COLOURS.get(r.status, "white")
+            table.add_row(r.name, f"[{colour}]{r.status.value}[/]", str(r.attempts), f"{r.duration:.2f}s",
+                          f"{r.cpu:.2f}s", _size(r.max_rss), r.reason or "")
+        self.console.print(table)
+        colour = "green" if event.verdict == Verdict.SUCCEEDED else "red"
+        self.console.print(f"[{colour}]{summary_text(event)}[/]")
+
+    def close(self) -> None:
+        if self.live:
+            self.live.stop()
+
+
+def make_console(out: IO[str] = sys.stdout, force_plain: bool = False) -> Any:
+    return RichConsole() if (out.isatty() and not force_plain) else PlainConsole(out)

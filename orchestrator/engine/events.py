@@ -1,0 +1,157 @@
+"""Events the engine publishes; the console, logs, run database and later graph/reports/hooks subscribe."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Optional, Protocol
+
+from .status import StepStatus, Verdict
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """How one attempt of a step ended: a value, never an exception."""
+
+    exit_code: Optional[int]
+    signal: Optional[int] = None
+    timed_out: bool = False
+    aborted: bool = False
+    duration: float = 0.0
+    cpu: float = 0.0
+    max_rss: int = 0  # bytes, peak of the process tree that was waited for
+    reason: Optional[str] = None  # None when the attempt succeeded
+    stragglers: int = 0  # background processes left behind and ended by the runner
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    status: StepStatus
+    attempts: int = 0
+    started: Optional[str] = None  # UTC ISO
+    ended: Optional[str] = None
+    duration: float = 0.0
+    cpu: float = 0.0
+    max_rss: int = 0
+    exit_code: Optional[int] = None
+    reason: Optional[str] = None
+    log_path: Optional[str] = None
+    tolerated: bool = False  # failed with continue_on_error
+    reused_from: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    recipe: Any  # Recipe
+    plan: Any  # Plan
+    started: str
+    argv: tuple[str, ...]
+    log_prefix: str
+    ctx_path: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Something the runner decided (a step selected, waiting on a resource, skipped...)."""
+
+    text: str
+    step: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    step: str
+    attempt: int
+    pid: int
+    log_path: str
+    started: str
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    step: str
+    stream: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class AttemptFinished:
+    step: str
+    attempt: int
+    outcome: AttemptOutcome
+    retry_in: Optional[float]  # seconds until the next attempt, None when there is none
+
+
+@dataclass(frozen=True)
+class ContextCommitted:
+    step: str
+    attempt: int
+    keys: tuple[str, ...]
+    conflicts: tuple[str, ...]
+    head: int
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    result: StepResult
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    verdict: Verdict
+    results: tuple[StepResult, ...]
+    started: str
+    ended: str
+    duration: float
+    conflicts: tuple[str, ...] = field(default=())
+
+
+class Subscriber(Protocol):
+    def handle(self, event: object) -> None: ...
+
+
+class EventBus:
+    """Delivers each event to every subscriber in order. A subscriber that raises is detached with a warning,
+    so a full disk under the database never stops the run itself."""
+
+    def __init__(self, subscribers: Optional[list[Subscriber]] = None) -> None:
+        self.subscribers: list[Subscriber] = list(subscribers or [])
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.append(subscriber)
+
+    def publish(self, event: object) -> None:
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber.handle(event)
+            except Exception as exc:  # noqa: BLE001 - a sink must never stop the run
+                self.subscribers.remove(subscriber)
+                print(f"warning: {type(subscriber).__name__} stopped after an error: {exc}", file=sys.stderr)
+
+    def close(self) -> None:
+        for subscriber in self.subscribers:
+            close = getattr(subscriber, "close", None)
+            if close:
+                try:
+                    close()
+                except Exception as exc:  # noqa: BLE001
+                    print(f"warning: closing {type(subscriber).__name__} failed: {exc}", file=sys.stderr)
+
+
+class Recorder:
+    """Keeps every event: for tests that assert on what the engine published."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+
+    def handle(self, event: object) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]

@@ -1,0 +1,237 @@
+"""One attempt of a step as a supervised process: its own session, output straight into the log file,
+timeout and tree kill (SIGTERM, a grace period, then SIGKILL), resource figures from wait4."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .events import AttemptOutcome
+
+KILL_GRACE = float(os.environ.get("ORCH_KILL_GRACE", "5"))
+LINE_LIMIT = 64 * 1024
+FIRST_SAMPLE = 0.05  # seconds after start of the first memory sample of a step's process tree  # a longer line is written in pieces so memory stays bounded
+
+
+def utc_stamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1e6) % 1000000:06d}Z"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Everything needed to run one attempt of a step, as plain data (it can travel to another machine)."""
+
+    step: str
+    attempt: int
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(hash=False)
+    cwd: str
+    log_path: str
+    timeout: Optional[float] = None
+    stamp_lines: bool = False  # --debug: prefix every output line with its UTC time and stream
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class _LineStamper:
+    """Prefixes each output line with `<UTC> <stream>| `; holds at most LINE_LIMIT bytes of a partial line."""
+
+    def __init__(self, log_fd: int, stream: str) -> None:
+        self.log_fd, self.stream, self.partial = log_fd, stream, b""
+
+    def feed(self, data: bytes) -> None:
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        if len(self.partial) > LINE_LIMIT:
+            lines.append(self.partial)
+            self.partial = b""
+        if lines:
+            prefix = f"{utc_stamp()} {self.stream}| ".encode()
+            os.write(self.log_fd, b"".join(prefix + line + b"\n" for line in lines))
+
+    def close(self) -> None:
+        if self.partial:
+            self.feed(b"\n")
+
+
+class StepProcess:
+    """A running attempt. The executor watches `pidfd` (readable when the process ends) and any pipes."""
+
+    def __init__(self, inv: Invocation) -> None:
+        self.inv = inv
+        self.started = time.monotonic()
+        self.deadline = self.started + inv.timeout if inv.timeout else None
+        self.kill_at: Optional[float] = None
+        self.stop_reason: Optional[str] = None  # set when the runner ends the tree (timeout or abort)
+        self.aborted = False
+        self.pipes: dict[int, _LineStamper] = {}
+        self.descendants: list[int] = []
+        log_fd = os.open(inv.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(log_fd, f"===== attempt {inv.attempt} of step {inv.step} started {utc_stamp()} =====\n".encode())
+            out = subprocess.PIPE if inv.stamp_lines else log_fd
+            self.proc = subprocess.Popen(inv.argv, cwd=inv.cwd, env=inv.env, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=out, start_new_session=True, close_fds=True)
+        except BaseException:
+            os.close(log_fd)
+            raise
+        self.pid = self.proc.pid
+        if inv.stamp_lines:
+            self.log_fd: Optional[int] = log_fd
+            for pipe, stream in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
+                assert pipe is not None
+                os.set_blocking(pipe.fileno(), False)
+                self.pipes[pipe.fileno()] = _LineStamper(log_fd, stream)
+        else:
+            self.log_fd = None
+            os.close(log_fd)
+        self.pidfd = os.pidfd_open(self.pid)
+        self.peak_rss = 0
+        self.next_sample = self.started + FIRST_SAMPLE
+
+    # ------------------------------------------------------------------ resource figures
+
+    def sample(self, now: float) -> None:
+        """Add up the RSS of the whole tree (psutil) and keep the peak. Sampling starts after FIRST_SAMPLE s
+        and backs off to once a second, so short steps cost nothing. (wait4's ru_maxrss cannot be used for
+        memory: a child inherits the runner's own high-water mark across exec.)"""
+        try:
+            import psutil
+
+            root = psutil.Process(self.pid)
+            tree = [root, *root.children(recursive=True)]
+            total = 0
+            for proc in tree:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_rss = max(self.peak_rss, total)
+        except Exception:  # noqa: BLE001 - the process may end while we look
+            pass
+        self.next_sample = now + min(1.0, max(FIRST_SAMPLE, (now - self.started)))
+
+    # ------------------------------------------------------------------ output (debug mode only)
+
+    def read_pipe(self, fd: int, drain: bool = False) -> bool:
+        """Copy one chunk into the log. False at end of file (or, when draining, when nothing is left)."""
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return not drain
+        if not data:
+            self.pipes.pop(fd).close()
+            return False
+        self.pipes[fd].feed(data)
+        return True
+
+    # ------------------------------------------------------------------ ending the tree
+
+    def _collect_descendants(self) -> None:
+        """Remember the whole tree now, including children that left the process group with setsid."""
+        try:
+            import psutil
+
+            found = psutil.Process(self.pid).children(recursive=True)
+            self.descendants = sorted(set(self.descendants) | {p.pid for p in found})
+        except Exception:  # noqa: BLE001 - the process may already be gone
+            pass
+
+    def _signal_tree(self, sig: int) -> None:
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in self.descendants:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def terminate(self, reason: str, aborted: bool = False) -> None:
+        """SIGTERM the whole tree now, SIGKILL whatever is left after the grace period."""
+        if self.stop_reason is None:
+            self.stop_reason, self.aborted = reason, aborted
+        self._collect_descendants()
+        self._signal_tree(signal.SIGTERM)
+        if self.kill_at is None:
+            self.kill_at = time.monotonic() + KILL_GRACE
+
+    def kill(self) -> None:
+        self._collect_descendants()
+        self._signal_tree(signal.SIGKILL)
+
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.pid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    # ------------------------------------------------------------------ completion
+
+    def reap(self) -> Optional[AttemptOutcome]:
+        """The outcome if the process has ended, else None. Never blocks."""
+        try:
+            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if pid == 0:
+            return None
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        os.close(self.pidfd)
+        for fd in list(self.pipes):
+            while fd in self.pipes and self.read_pipe(fd, drain=True):
+                pass
+        for stamper in self.pipes.values():
+            stamper.close()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        stragglers = self._end_stragglers()
+        outcome = self._outcome(self.proc.returncode, usage, stragglers)
+        self._write_footer(outcome)
+        return outcome
+
+    def _end_stragglers(self) -> int:
+        """Background processes the step left in its group: ended, so no step outlives its run."""
+        if not self.group_alive() and not self.descendants:
+            return 0
+        self._collect_descendants()
+        self._signal_tree(signal.SIGKILL)
+        return len(self.descendants) or 1
+
+    def _outcome(self, code: int, usage: os.struct_rusage, stragglers: int) -> AttemptOutcome:
+        duration = time.monotonic() - self.started
+        figures = dict(duration=duration, cpu=usage.ru_utime + usage.ru_stime, max_rss=self.peak_rss,
+                       stragglers=stragglers)
+        if self.stop_reason:
+            return AttemptOutcome(exit_code=code, signal=-code if code < 0 else None, timed_out=not self.aborted,
+                                  aborted=self.aborted, reason=self.stop_reason, **figures)
+        if code < 0:
+            return AttemptOutcome(exit_code=None, signal=-code, reason=f"killed by {signal_name(-code)}", **figures)
+        if code != 0:
+            return AttemptOutcome(exit_code=code, reason=f"exit code {code}", **figures)
+        return AttemptOutcome(exit_code=0, **figures)
+
+    def _write_footer(self, outcome: AttemptOutcome) -> None:
+        verdict = "ok" if outcome.ok else outcome.reason
+        line = (f"===== attempt {self.inv.attempt} ended {utc_stamp()}: {verdict} "
+                f"({outcome.duration:.3f} s, cpu {outcome.cpu:.3f} s, peak rss {outcome.max_rss // 1024} KiB) =====\n")
+        if self.log_fd is not None:
+            os.write(self.log_fd, line.encode())
+            os.close(self.log_fd)
+            self.log_fd = None
+            return
+        with open(self.inv.log_path, "ab") as fh:
+            fh.write(line.encode())

@@ -1,0 +1,491 @@
+"""Load a YAML recipe once into frozen, typed objects, or fail with one clear message.
+
+Validation is declarative (pydantic models with unknown keys forbidden); the YAML node tree is kept so
+every message can name the file and line of the offending field.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import RecipeError
+from .templating import check_templates
+
+try:  # libyaml is much faster on large recipes; the pure-Python loader is the fallback
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+STEP_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+Number = Union[int, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Success(_Strict):
+    files_exist: list[str] = []
+    ctx_has_keys: list[str] = []
+
+    @field_validator("files_exist")
+    @classmethod
+    def _relative_patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if os.path.isabs(pattern) or ".." in Path(pattern).parts:
+                raise ValueError(f"pattern {pattern!r} must be relative to the work folder, without '..'")
+        return patterns
+
+
+class PolicyFields(_Strict):
+    """Per-step policy; every field may also be set under `defaults:`."""
+
+    timeout: Optional[Number] = Field(default=None, gt=0)
+    retries: Optional[int] = Field(default=None, ge=0)
+    retry_delay: Optional[Number] = Field(default=None, ge=0)
+    backoff: Optional[Number] = Field(default=None, ge=1)
+    continue_on_error: Optional[bool] = None
+    resources: Optional[dict[str, int]] = None
+    env: Optional[dict[str, str]] = None
+    expose_for_shell: Optional[Union[bool, list[str]]] = None
+
+    @field_validator("resources")
+    @classmethod
+    def _positive_units(cls, value: Optional[dict[str, int]]) -> Optional[dict[str, int]]:
+        for name, units in (value or {}).items():
+            if units < 1:
+                raise ValueError(f"resource {name!r} needs at least 1 unit, got {units}")
+        return value
+
+
+class StepModel(PolicyFields):
+    idx: Optional[Number] = None
+    name: str = Field(pattern=STEP_NAME)
+    type: Literal["shell", "python"]
+    cmd: Optional[str] = None
+    module: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+    function: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    description: Optional[str] = None
+    args: Optional[dict[str, Any]] = None
+    params: Optional[dict[str, Any]] = None
+    depends_on: list[str] = []
+    success: Success = Success()
+
+    @model_validator(mode="after")
+    def _entry_point(self) -> "StepModel":
+        if self.type == "shell" and not self.cmd:
+            raise ValueError("a shell step needs 'cmd: scriptlets/shell/<name>.sh'")
+        if self.type == "python" and not self.module:
+            raise ValueError("a python step needs 'module: scriptlets.python.steps.<name>'")
+        if self.type == "shell" and (self.module or self.function):
+            raise ValueError("'module'/'function' are for python steps; a shell step uses 'cmd'")
+        if self.type == "python" and self.cmd:
+            raise ValueError("'cmd' is for shell steps; a python step uses 'module'")
+        if self.args is not None and self.params is not None:
+            raise ValueError("give the step's flags in 'args' or in 'params', not both")
+        return self
+
+
+class TestMeta(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    test_id: str = Field(min_length=1)
+    tester: str = Field(min_length=1)
+    description: str
+
+
+class Execution(_Strict):
+    mode: Literal["serial", "parallel"] = "serial"
+    max_parallel: Optional[int] = Field(default=None, ge=1)
+    resources: dict[str, int] = {}
+    executor: Literal["local"] = "local"
+
+    @field_validator("resources")
+    @classmethod
+    def _positive_capacity(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, units in value.items():
+            if units < 1:
+                raise ValueError(f"resource {name!r} needs a capacity of at least 1, got {units}")
+        return value
+
+
+class RecipeModel(_Strict):
+    test_meta: TestMeta
+    execution: Execution = Execution()
+    defaults: PolicyFields = PolicyFields()
+    steps: list[StepModel] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A step's policy after `defaults:` are applied."""
+
+    timeout: Optional[float] = None
+    retries: int = 0
+    retry_delay: float = 0.0
+    backoff: float = 1.0
+    continue_on_error: bool = False
+    resources: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    expose_for_shell: Union[bool, tuple[str, ...]] = False
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    type: str
+    order: int  # position in idx order, 0-based; ties keep list order
+    idx: float
+    line: int
+    cmd: Optional[str]
+    module: Optional[str]
+    function: Optional[str]
+    description: Optional[str]
+    flags: dict[str, Any]
+    depends_on: tuple[str, ...]
+    files_exist: tuple[str, ...]
+    ctx_has_keys: tuple[str, ...]
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    text: str
+    sha256: str
+    test_meta: dict[str, Any]
+    mode: str
+    max_parallel: int
+    resources: dict[str, int]
+    steps: tuple[Step, ...]
+
+    @property
+    def slug(self) -> str:
+        return self.path.stem
+
+    def step(self, name: str) -> Step:
+        return self.by_name[name]
+
+    @property
+    def by_name(self) -> dict[str, Step]:
+        cached = self.__dict__.get("_by_name")
+        if cached is None:
+            cached = {s.name: s for s in self.steps}
+            object.__setattr__(self, "_by_name", cached)
+        return cached
+
+
+# --------------------------------------------------------------------------- YAML with line numbers
+
+
+class _NodeIndex:
+    """Finds the YAML line of a validation error's location path."""
+
+    def __init__(self, root: yaml.Node) -> None:
+        self.root = root
+
+    def line_of(self, loc: tuple[Any, ...]) -> int:
+        node: Any = self.root
+        line = node.start_mark.line + 1
+        for part in loc:
+            child = None
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if key.value == part:
+                        child = value
+                        line = key.start_mark.line + 1
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                child = node.value[part]
+                line = child.start_mark.line + 1
+            if child is None:
+                break
+            node = child
+        return line
+
+
+def _duplicate_keys(node: yaml.Node) -> Optional[tuple[str, int]]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in current.value:
+                if key.value in seen:
+                    return str(key.value), key.start_mark.line + 1
+                seen.add(key.value)
+                stack.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return None
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[Any, _NodeIndex]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise RecipeError(f"{path}: the recipe is empty; it needs 'test_meta:' and 'steps:'")
+        duplicate = _duplicate_keys(node)
+        if duplicate:
+            raise RecipeError(f"{path}:{duplicate[1]}: key {duplicate[0]!r} appears twice in the same mapping; keep one")
+        data = loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        where = f":{mark.line + 1}" if mark else ""
+        raise RecipeError(
+            f"{path}{where}: {exc.problem}; recipes are plain YAML (no '!!python' or custom tags): remove the tag"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RecipeError(f"{path}{where}: not valid YAML: {problem}; fix the syntax at that line") from None
+    finally:
+        loader.dispose()
+    return data, _NodeIndex(node)
+
+
+# --------------------------------------------------------------------------- validation messages
+
+
+def _describe_loc(loc: tuple[Any, ...], data: Any) -> str:
+    """'step 'compute' field 'timeout'' from a pydantic location path."""
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        steps = data.get("steps") if isinstance(data, dict) else None
+        name = None
+        if isinstance(steps, list) and loc[1] < len(steps) and isinstance(steps[loc[1]], dict):
+            name = steps[loc[1]].get("name")
+        who = f"step {name!r}" if isinstance(name, str) else f"step #{loc[1] + 1}"
+        rest = [str(p) for p in loc[2:] if not str(p).startswith(("function-", "constrained-"))]
+        return who + (f" field {'.'.join(rest)!r}" if rest else "")
+    return "field " + repr(".".join(str(p) for p in loc)) if loc else "the recipe"
+
+
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = RecipeModel
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        annotation = info.annotation
+        inner = getattr(annotation, "__args__", None)
+        if inner and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+            annotation = inner[0]
+        model = annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _message(err: dict[str, Any], data: Any) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        field_name = str(loc[-1])
+        known = _known_fields(loc)
+        close = difflib.get_close_matches(field_name, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
+        return f"{_describe_loc(loc[:-1], data)}: unknown field {field_name!r}; {hint}"
+    if kind == "missing":
+        return f"{_describe_loc(loc[:-1], data)}: missing required field {str(loc[-1])!r}; add it"
+    if kind == "string_pattern_mismatch" and loc[-1] == "name":
+        return (f"{_describe_loc(loc[:-1], data)}: name {err.get('input')!r} is not a plain name; "
+                "use letters, digits, '_', '.', '-' (no spaces or '/')")
+    text = err["msg"].removeprefix("Value error, ")
+    got = repr(err.get("input"))
+    return f"{_describe_loc(loc, data)}: {text} (got {got if len(got) <= 60 else got[:57] + '...'})"
+
+
+def _validation_error(path: Path, exc: ValidationError, data: Any, index: _NodeIndex) -> RecipeError:
+    errors = exc.errors()
+    # union branches repeat one problem per alternative; keep the first per location
+    seen: set[tuple[Any, ...]] = set()
+    lines = []
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("int", "float", "bool", "list[str]")))
+        if loc in seen:
+            continue
+        seen.add(loc)
+        err = dict(err, loc=loc)
+        lines.append(f"{path}:{index.line_of(loc)}: {_message(err, data)}")
+    return RecipeError("\n".join(lines[:10]) + (f"\n... and {len(lines) - 10} more" if len(lines) > 10 else ""))
+
+
+# --------------------------------------------------------------------------- semantic checks
+
+
+def _find_cycle(names: list[str], deps: dict[str, tuple[str, ...]]) -> Optional[list[str]]:
+    WHITE, GREY, BLACK = 0, 1, 2
+    color = dict.fromkeys(names, WHITE)
+    for start in names:
+        if color[start] != WHITE:
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                color[node] = GREY
+                path.append(node)
+            children = deps[node]
+            if i < len(children):
+                stack.append((node, i + 1))
+                child = children[i]
+                if color[child] == GREY:
+                    return path[path.index(child):] + [child]
+                if color[child] == WHITE:
+                    stack.append((child, 0))
+            else:
+                color[node] = BLACK
+                path.pop()
+    return None
+
+
+def resolve_entry(base_dirs: tuple[Path, ...], relative: str) -> Optional[Path]:
+    """The first existing file for a path relative to the work folder or the orchestrator folder."""
+    for base in base_dirs:
+        candidate = base / relative
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def module_file(base_dirs: tuple[Path, ...], module: str) -> Optional[Path]:
+    rel = module.replace(".", "/")
+    return resolve_entry(base_dirs, rel + ".py") or resolve_entry(base_dirs, rel + "/__main__.py")
+
+
+def _check_entry_points(path: Path, model: RecipeModel, index: _NodeIndex, base_dirs: tuple[Path, ...]) -> None:
+    sources: dict[Path, str] = {}
+    for i, step in enumerate(model.steps):
+        where = f"{path}:{index.line_of(('steps', i))}: step {step.name!r}"
+        if step.type == "shell":
+            assert step.cmd is not None
+            if resolve_entry(base_dirs, step.cmd) is None:
+                hint = " (put arguments in 'args:', not in 'cmd')" if " " in step.cmd.strip() else ""
+                raise RecipeError(f"{where}: script {step.cmd!r} not found under {base_dirs[0]}{hint}")
+            continue
+        assert step.module is not None
+        file = module_file(base_dirs, step.module)
+        if file is None:
+            raise RecipeError(f"{where}: module {step.module!r} not found (expected "
+                              f"{step.module.replace('.', '/')}.py under {base_dirs[0]})")
+        if step.function:
+            text = sources.get(file)
+            if text is None:
+                text = sources[file] = file.read_text(encoding="utf-8", errors="replace")
+            if not re.search(rf"^class\s+{re.escape(step.function)}\b", text, re.M):
+                raise RecipeError(f"{where}: module {step.module!r} has no class {step.function!r}")
+
+
+def _check_graph(path: Path, model: RecipeModel, index: _NodeIndex, declared: dict[str, int]) -> None:
+    names: dict[str, int] = {}
+    for i, step in enumerate(model.steps):
+        where = f"{path}:{index.line_of(('steps', i))}: step {step.name!r}"
+        if step.name in names:
+            raise RecipeError(f"{where}: the name is already used by step #{names[step.name] + 1}; names must be unique")
+        names[step.name] = i
+    for i, step in enumerate(model.steps):
+        where = f"{path}:{index.line_of(('steps', i, 'depends_on'))}: step {step.name!r}"
+        for dep in step.depends_on:
+            if dep == step.name:
+                raise RecipeError(f"{where}: depends on itself; remove {dep!r} from depends_on")
+            if dep not in names:
+                close = difflib.get_close_matches(dep, list(names), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "check the spelling"
+                raise RecipeError(f"{where}: depends_on names unknown step {dep!r}; {hint}")
+    cycle = _find_cycle(list(names), {s.name: tuple(s.depends_on) for s in model.steps})
+    if cycle:
+        raise RecipeError(f"{path}: the steps form a cycle: {' -> '.join(cycle)}; remove one of these dependencies")
+
+
+def _merge_policy(defaults: PolicyFields, step: StepModel) -> Policy:
+    values: dict[str, Any] = {}
+    for name in PolicyFields.model_fields:
+        value = getattr(step, name)
+        if value is None:
+            value = getattr(defaults, name)
+        if value is not None:
+            values[name] = value
+    if isinstance(values.get("expose_for_shell"), list):
+        values["expose_for_shell"] = tuple(values["expose_for_shell"])
+    for number in ("timeout", "retry_delay", "backoff"):
+        if number in values:
+            values[number] = float(values[number])
+    return Policy(**values)
+
+
+def _check_resources(path: Path, index: _NodeIndex, steps: tuple[Step, ...], declared: dict[str, int]) -> None:
+    for step in steps:
+        for name, units in step.policy.resources.items():
+            where = f"{path}:{step.line}: step {step.name!r}"
+            if name not in declared:
+                raise RecipeError(f"{where}: resource {name!r} is not declared; add it under "
+                                  f"'execution: resources: {{{name}: N}}'")
+            if units > declared[name]:
+                raise RecipeError(f"{where}: needs {units} units of {name!r} but only {declared[name]} exist; "
+                                  "it could never start")
+
+
+def load_recipe(path: Path, base_dirs: tuple[Path, ...]) -> Recipe:
+    """Read, validate and freeze a recipe. Raises RecipeError with a message naming file and line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: recipe file not found; list the shipped ones with 'ls recipes/'") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path}: is a folder; give the path of a .yaml recipe file") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the recipe: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start}); save the recipe as UTF-8") from None
+    data, index = _parse_yaml(path, text)
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: the recipe must be a mapping with 'test_meta:' and 'steps:', "
+                          f"not a {type(data).__name__}")
+    try:
+        model = RecipeModel.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(path, exc, data, index) from None
+    _check_graph(path, model, index, model.execution.resources)
+    _check_entry_points(path, model, index, base_dirs)
+    for i, step in enumerate(model.steps):
+        problem = check_templates(step.args or step.params or {}) or check_templates(step.env or {})
+        if problem:
+            raise RecipeError(f"{path}:{index.line_of(('steps', i))}: step {step.name!r}: {problem}")
+
+    ordered = sorted(range(len(model.steps)),
+                     key=lambda i: (model.steps[i].idx if model.steps[i].idx is not None else i + 1, i))
+    steps = []
+    for order, i in enumerate(ordered):
+        sm = model.steps[i]
+        steps.append(Step(
+            name=sm.name, type=sm.type, order=order,
+            idx=float(sm.idx if sm.idx is not None else i + 1),
+            line=index.line_of(("steps", i)),
+            cmd=sm.cmd, module=sm.module, function=sm.function, description=sm.description,
+            flags=dict(sm.args or sm.params or {}),
+            depends_on=tuple(sm.depends_on),
+            files_exist=tuple(sm.success.files_exist), ctx_has_keys=tuple(sm.success.ctx_has_keys),
+            policy=_merge_policy(model.defaults, sm),
+        ))
+    frozen_steps = tuple(steps)
+    _check_resources(path, index, frozen_steps, model.execution.resources)
+    return Recipe(
+        path=path, text=text, sha256=hashlib.sha256(raw).hexdigest(),
+        test_meta=model.test_meta.model_dump(),
+        mode=model.execution.mode,
+        max_parallel=model.execution.max_parallel or (os.cpu_count() or 1),
+        resources=dict(model.execution.resources),
+        steps=frozen_steps,
+    )

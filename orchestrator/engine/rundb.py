@@ -1,0 +1,150 @@
+"""The run database (SQLite, WAL): every run and step as it happens, readable by others while a run runs.
+
+The schema has a version (PRAGMA user_version) and migrations applied on open; a newer or corrupt database is
+refused with a message saying what to do.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import UserError
+from .events import RunFinished, RunStarted, StepFinished, StepStarted, AttemptFinished
+from .status import StepStatus
+
+MIGRATIONS: list[str] = [
+    # version 1
+    """
+    CREATE TABLE runs(
+        id TEXT PRIMARY KEY, recipe_path TEXT NOT NULL, recipe_name TEXT, recipe_sha256 TEXT, recipe_text TEXT,
+        test_id TEXT, tester TEXT, description TEXT, test_meta TEXT, host TEXT, user TEXT, pid INTEGER,
+        argv TEXT, mode TEXT, slots INTEGER, started TEXT, ended TEXT, duration REAL,
+        verdict TEXT NOT NULL, parent_run TEXT, log_prefix TEXT, ctx_path TEXT);
+    CREATE INDEX runs_recipe ON runs(recipe_path, started);
+    CREATE TABLE steps(
+        run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, position INTEGER, idx REAL,
+        status TEXT NOT NULL, attempts INTEGER DEFAULT 0, started TEXT, ended TEXT, duration REAL, cpu REAL,
+        max_rss INTEGER, exit_code INTEGER, reason TEXT, log_path TEXT, tolerated INTEGER DEFAULT 0,
+        reused_from TEXT, PRIMARY KEY(run_id, name));
+    CREATE TABLE attempts(
+        run_id TEXT NOT NULL, step TEXT NOT NULL, attempt INTEGER NOT NULL, pid INTEGER, started TEXT,
+        duration REAL, cpu REAL, max_rss INTEGER, exit_code INTEGER, signal INTEGER, reason TEXT,
+        PRIMARY KEY(run_id, step, attempt));
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class RunDB:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{path}: not a usable run database ({exc}); move it aside to start a new one") from None
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise UserError(f"{self.path}: written by a newer orchestrator (schema {version} > {SCHEMA_VERSION}); "
+                            "update this checkout or use another Data/ folder")
+        for number in range(version, SCHEMA_VERSION):
+            self.conn.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; PRAGMA user_version={number + 1}; COMMIT;")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ queries
+
+    def latest_run(self, recipe_path: str) -> Optional[str]:
+        row = self.conn.execute("SELECT id FROM runs WHERE recipe_path = ? ORDER BY started DESC, id DESC LIMIT 1",
+                                (recipe_path,)).fetchone()
+        return row[0] if row else None
+
+    def run(self, run_id: str) -> Optional[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        row = cur.fetchone()
+        return dict(zip([c[0] for c in cur.description], row)) if row else None
+
+    def ok_steps(self, run_id: str) -> frozenset[str]:
+        rows = self.conn.execute("SELECT name FROM steps WHERE run_id = ? AND status IN (?, ?)",
+                                 (run_id, StepStatus.SUCCEEDED.value, StepStatus.REUSED.value))
+        return frozenset(r[0] for r in rows)
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+class RunRecorder:
+    """Event subscriber writing runs, steps and attempts to the run database as they happen."""
+
+    def __init__(self, db: RunDB) -> None:
+        self.db = db
+        self.run_id: Optional[str] = None
+
+    def handle(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self._run_started(event)
+        elif isinstance(event, StepStarted):
+            self.db.conn.execute(
+                "UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
+                "WHERE run_id = ? AND name = ?",
+                (StepStatus.RUNNING.value, event.started, event.attempt, event.log_path, self.run_id, event.step))
+            self.db.conn.execute("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
+                                 (self.run_id, event.step, event.attempt, event.pid, event.started))
+        elif isinstance(event, AttemptFinished):
+            o = event.outcome
+            self.db.conn.execute(
+                "UPDATE attempts SET duration = ?, cpu = ?, max_rss = ?, exit_code = ?, signal = ?, reason = ? "
+                "WHERE run_id = ? AND step = ? AND attempt = ?",
+                (o.duration, o.cpu, o.max_rss, o.exit_code, o.signal, o.reason, self.run_id, event.step, event.attempt))
+        elif isinstance(event, StepFinished):
+            r = event.result
+            self.db.conn.execute(
+                "UPDATE steps SET status = ?, attempts = ?, started = ?, ended = ?, duration = ?, cpu = ?, max_rss = ?, "
+                "exit_code = ?, reason = ?, log_path = ?, tolerated = ?, reused_from = ? WHERE run_id = ? AND name = ?",
+                (r.status.value, r.attempts, r.started, r.ended, r.duration, r.cpu, r.max_rss, r.exit_code, r.reason,
+                 r.log_path, int(r.tolerated), r.reused_from, self.run_id, r.name))
+        elif isinstance(event, RunFinished):
+            self.db.conn.execute("UPDATE runs SET ended = ?, duration = ?, verdict = ? WHERE id = ?",
+                                 (event.ended, event.duration, event.verdict.value, event.run_id))
+
+    def _run_started(self, e: RunStarted) -> None:
+        self.run_id = e.run_id
+        recipe, plan, meta = e.recipe, e.plan, e.recipe.test_meta
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO runs(id, recipe_path, recipe_name, recipe_sha256, recipe_text, test_id, tester, description, "
+            "test_meta, host, user, pid, argv, mode, slots, started, verdict, parent_run, log_prefix, ctx_path) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (e.run_id, str(recipe.path), recipe.slug, recipe.sha256, recipe.text, meta.get("test_id"),
+             meta.get("tester"), meta.get("description"), json.dumps(meta), socket.gethostname(), _user(), os.getpid(),
+             json.dumps(list(e.argv)), recipe.mode, recipe.max_parallel, e.started, "running", plan.base_run,
+             e.log_prefix, e.ctx_path))
+        conn.executemany(
+            "INSERT INTO steps(run_id, name, position, idx, status) VALUES (?,?,?,?,?)",
+            [(e.run_id, name, pos, recipe.by_name[name].idx, StepStatus.PENDING.value)
+             for pos, name in enumerate(plan.order)])
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return str(os.getuid())

@@ -1,0 +1,113 @@
+"""Run a YAML recipe: every step as its own supervised process, serially or in parallel.
+
+    python runner.py --recipe recipes/demo.yaml            (from orchestrator/)
+    python orchestrator/runner.py --recipe recipes/demo.yaml   (from the repository root)
+
+Exit codes: 0 success, 1 a step failed, 2 bad usage or input, 130/143 interrupted (SIGINT/SIGTERM),
+3 an internal error (its traceback is written to Logs/ and named).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from engine.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, as for every other bad input
+        self.print_usage(sys.stderr)
+        print(f"runner.py: error: {message}; see 'python runner.py --help'", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="runner.py", description=__doc__.split("\n\n")[0],
+                     epilog="Exit codes: 0 success, 1 a step failed, 2 bad usage or input, 130/143 interrupted.",
+                     allow_abbrev=False)
+    parser.add_argument("--recipe", required=True, type=Path, metavar="FILE", help="the recipe, e.g. recipes/demo.yaml")
+    parser.add_argument("--only", type=_names, default=(), metavar="A,B",
+                        help="run just these steps; their upstream results come from the latest run (or --run-id)")
+    parser.add_argument("--skip", type=_names, default=(), metavar="C", action="extend",
+                        help="do not run these steps (comma-separated; repeatable)")
+    parser.add_argument("--resume-from", metavar="STEP",
+                        help="re-run STEP and everything after it, keeping the earlier steps' results and context")
+    parser.add_argument("--run-id", metavar="ID", help="the run that --resume-from/--only builds on (default: latest)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan (order, waves, selection) and exit")
+    parser.add_argument("--list", action="store_true", help="list the steps with their descriptions and exit")
+    parser.add_argument("--validate", action="store_true", help="check the recipe and exit (0 valid, 2 invalid)")
+    parser.add_argument("--parallel", type=int, metavar="N", help="run in parallel mode with N slots")
+    parser.add_argument("--debug", action="store_true", help="stamp every captured output line with UTC time and stream")
+    parser.add_argument("--workdir", type=Path, metavar="DIR",
+                        help="folder for Data/, Logs/ and steps' cwd (default: orchestrator/, or $ORCH_WORKDIR)")
+    parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args, list(sys.argv if argv is None else ["runner.py", *argv]))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - the one boundary for bugs: short message, traceback to a file
+        return _internal_error(args)
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    from engine import run
+    from engine.console import format_plan, make_console
+    from engine.plan import Selection
+
+    options = run.RunOptions(
+        recipe=args.recipe,
+        selection=Selection(only=args.only, skip=tuple(args.skip), resume_from=args.resume_from),
+        base_run_id=args.run_id, dry_run=args.dry_run or args.list or args.validate, parallel=args.parallel,
+        debug=args.debug, workdir=args.workdir, argv=tuple(argv))
+    if args.list or args.validate or args.dry_run:
+        result = run.execute(options)
+        recipe = result.plan.recipe
+        if args.validate:
+            print(f"{recipe.path}: valid ({len(recipe.steps)} steps)")
+        elif args.list:
+            from engine.catalog import describe_steps
+
+            print(describe_steps(recipe))
+        else:
+            serial = recipe.mode == "serial" and args.parallel is None
+            print(format_plan(result.plan, serial, 1 if serial else (args.parallel or recipe.max_parallel)))
+        return EXIT_OK
+    options = run.RunOptions(**{**options.__dict__, "subscribers": (make_console(force_plain=args.plain),)})
+    return run.execute(options).exit_code
+
+
+def _internal_error(args: argparse.Namespace) -> int:
+    import tempfile
+    import time
+    import traceback
+
+    from engine.paths import Paths
+
+    try:
+        logs = Paths.for_workdir(args.workdir).logs
+        logs.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        logs = Path(tempfile.gettempdir())
+    path = logs / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_crash.log"
+    path.write_text(traceback.format_exc(), encoding="utf-8")
+    print(f"internal error: {sys.exc_info()[1]!r}; the traceback is in {path} (please report it)", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
