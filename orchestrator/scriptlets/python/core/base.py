@@ -67,7 +67,11 @@ class BaseScriptlet:
         doc = cls.doc()
         summary, _, rest = doc.partition("\n\n")
         module = cls.__module__
-        prog = f"python -m {module}" if module != "__main__" else os.path.basename(sys.argv[0])
+        if module == "__main__":  # run with -m: the spec knows the real name; run as a file: the file name
+            spec = getattr(sys.modules["__main__"], "__spec__", None)
+            prog = f"python -m {spec.name}" if spec else os.path.basename(sys.argv[0])
+        else:
+            prog = f"python -m {module}"
         parser = argparse.ArgumentParser(prog=prog, description=summary, epilog=rest or None,
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         instance.add_arguments(parser)
@@ -91,21 +95,22 @@ class BaseScriptlet:
             params = {k: v for k, v in vars(args).items() if k not in ("ctx", "debug")}
             ctx = open_context(ctx_file=args.ctx)
             instance.validate(ctx, params)
-        except (UsageError, ValueError, ContextError) as exc:
+        except (UsageError, ValueError, ContextError, OSError) as exc:
             print(f"{name}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         try:
             result = instance.run(ctx, params)
-            ctx.flush()
         except UsageError as exc:
             print(f"{name}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except (StepFailed, ContextError) as exc:
+            ctx.flush()  # what a failing step recorded (a verdict, diagnostics) is kept, as under the runner
             print(f"{name}: failed: {exc}", file=sys.stderr)
             return EXIT_FAILED
         except Exception:  # a bug in the scriptlet: the traceback is what its author needs, in the step log
             traceback.print_exc()
             return EXIT_FAILED
+        ctx.flush()
         if result is not None:
             sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
             sys.stdout.flush()
