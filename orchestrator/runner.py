@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recipe", required=True, type=Path, metavar="FILE", help="the recipe, e.g. recipes/demo.yaml")
     parser.add_argument("--only", type=_names, default=(), metavar="A,B",
                         help="run just these steps; their upstream results come from the latest run (or --run-id)")
-    parser.add_argument("--skip", type=_names, default=(), metavar="C", action="extend",
+    parser.add_argument("--skip", type=_names, default=[], metavar="C", action="extend",
                         help="do not run these steps (comma-separated; repeatable)")
     parser.add_argument("--resume-from", metavar="STEP",
                         help="re-run STEP and everything after it, keeping the earlier steps' results and context")
@@ -81,8 +81,9 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"{recipe.path}: valid ({len(recipe.steps)} steps)")
         elif args.list:
             from engine.catalog import describe_steps
+            from engine.paths import Paths
 
-            print(describe_steps(recipe))
+            print(describe_steps(recipe, Paths.for_workdir(args.workdir).search))
         else:
             serial = recipe.mode == "serial" and args.parallel is None
             print(format_plan(result.plan, serial, 1 if serial else (args.parallel or recipe.max_parallel)))

@@ -42,10 +42,7 @@ def step_file(recipe: Recipe, name: str, search: tuple[Path, ...]) -> Optional[P
     return module_file(search, step.module or "")
 
 
-def describe_steps(recipe: Recipe, search: Optional[tuple[Path, ...]] = None) -> str:
-    from .paths import Paths
-
-    search = search or Paths.for_workdir().search
+def describe_steps(recipe: Recipe, search: tuple[Path, ...]) -> str:
     lines = [f"{recipe.path} ({recipe.test_meta.get('test_id')}): {recipe.test_meta.get('description')}"]
     for step in recipe.steps:
         file = step_file(recipe, step.name, search)

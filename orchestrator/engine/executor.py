@@ -86,13 +86,17 @@ class LocalExecutor:
             until = max(0.0, deadline - time.monotonic())
             timeout = until if timeout is None else min(timeout, until)
         finished: Finished = []
-        for key, _ in self.selector.select(timeout):
-            if key.data is None:
-                self._drain_wakeups()
+        ready = [key.data for key, _ in self.selector.select(timeout)]
+        if None in ready:
+            self._drain_wakeups()
+        # pipes before exits: an exit closes its pipes, so their events in this batch would be stale
+        ready.sort(key=lambda data: data is None or data[1] is None)
+        for data in ready:
+            if data is None:
                 continue
-            proc, pipe_fd = key.data
+            proc, pipe_fd = data
             if pipe_fd is not None:
-                if not proc.read_pipe(pipe_fd):
+                if pipe_fd in proc.pipes and not proc.read_pipe(pipe_fd):
                     self.selector.unregister(pipe_fd)
                 continue
             outcome = self._reap(proc)

@@ -144,7 +144,7 @@ class Step:
     order: int  # position in idx order, 0-based; ties keep list order
     idx: float
     line: int
-    cmd: Optional[str]
+    cmd: Optional[str]  # the script, resolved: relative to the work folder, or absolute for a shipped one
     module: Optional[str]
     function: Optional[str]
     description: Optional[str]
@@ -299,7 +299,11 @@ def _message(err: dict[str, Any], data: Any) -> str:
     if kind == "string_pattern_mismatch" and loc[-1] == "name":
         return (f"{_describe_loc(loc[:-1], data)}: name {err.get('input')!r} is not a plain name; "
                 "use letters, digits, '_', '.', '-' (no spaces or '/')")
-    text = err["msg"].removeprefix("Value error, ")
+    if kind in ("int_type", "float_type", "int_parsing", "float_parsing", "int_from_float") and \
+            loc[-1] in ("timeout", "retry_delay", "backoff", "idx"):
+        text = "must be a number" + (" of seconds" if loc[-1] in ("timeout", "retry_delay") else "")
+    else:
+        text = err["msg"].removeprefix("Value error, ")
     got = repr(err.get("input"))
     return f"{_describe_loc(loc, data)}: {text} (got {got if len(got) <= 60 else got[:57] + '...'})"
 
@@ -363,15 +367,21 @@ def module_file(base_dirs: tuple[Path, ...], module: str) -> Optional[Path]:
     return resolve_entry(base_dirs, rel + ".py") or resolve_entry(base_dirs, rel + "/__main__.py")
 
 
-def _check_entry_points(path: Path, model: RecipeModel, index: _NodeIndex, base_dirs: tuple[Path, ...]) -> None:
+def _check_entry_points(path: Path, model: RecipeModel, index: _NodeIndex,
+                        base_dirs: tuple[Path, ...]) -> dict[str, str]:
+    """Every script and module exists; returns each shell step's script path (relative to the work folder when
+    it is there, else absolute: a shipped scriptlet used from another work folder)."""
     sources: dict[Path, str] = {}
+    scripts: dict[str, str] = {}
     for i, step in enumerate(model.steps):
         where = f"{path}:{index.line_of(('steps', i))}: step {step.name!r}"
         if step.type == "shell":
             assert step.cmd is not None
-            if resolve_entry(base_dirs, step.cmd) is None:
+            found = resolve_entry(base_dirs, step.cmd)
+            if found is None:
                 hint = " (put arguments in 'args:', not in 'cmd')" if " " in step.cmd.strip() else ""
                 raise RecipeError(f"{where}: script {step.cmd!r} not found under {base_dirs[0]}{hint}")
+            scripts[step.name] = step.cmd if found.parent == base_dirs[0] / Path(step.cmd).parent else str(found)
             continue
         assert step.module is not None
         file = module_file(base_dirs, step.module)
@@ -384,6 +394,7 @@ def _check_entry_points(path: Path, model: RecipeModel, index: _NodeIndex, base_
                 text = sources[file] = file.read_text(encoding="utf-8", errors="replace")
             if not re.search(rf"^class\s+{re.escape(step.function)}\b", text, re.M):
                 raise RecipeError(f"{where}: module {step.module!r} has no class {step.function!r}")
+    return scripts
 
 
 def _check_graph(path: Path, model: RecipeModel, index: _NodeIndex, declared: dict[str, int]) -> None:
@@ -458,7 +469,7 @@ def load_recipe(path: Path, base_dirs: tuple[Path, ...]) -> Recipe:
     except ValidationError as exc:
         raise _validation_error(path, exc, data, index) from None
     _check_graph(path, model, index, model.execution.resources)
-    _check_entry_points(path, model, index, base_dirs)
+    scripts = _check_entry_points(path, model, index, base_dirs)
     for i, step in enumerate(model.steps):
         problem = check_templates(step.args or step.params or {}) or check_templates(step.env or {})
         if problem:
@@ -473,7 +484,7 @@ def load_recipe(path: Path, base_dirs: tuple[Path, ...]) -> Recipe:
             name=sm.name, type=sm.type, order=order,
             idx=float(sm.idx if sm.idx is not None else i + 1),
             line=index.line_of(("steps", i)),
-            cmd=sm.cmd, module=sm.module, function=sm.function, description=sm.description,
+            cmd=scripts.get(sm.name), module=sm.module, function=sm.function, description=sm.description,
             flags=dict(sm.args or sm.params or {}),
             depends_on=tuple(sm.depends_on),
             files_exist=tuple(sm.success.files_exist), ctx_has_keys=tuple(sm.success.ctx_has_keys),

@@ -65,9 +65,10 @@ class Scheduler:
         for resource, units in self.recipe.by_name[name].policy.resources.items():
             self.free[resource] += units
         if not ok:
+            skipped = self._skip_dependents(name)
             if self.stop_on_failure:
-                return self.stop(f"the run stopped after {name!r} failed (serial mode)")
-            return self._skip_dependents(name)
+                skipped += self.stop(f"the run stopped after {name!r} failed (serial mode)")
+            return skipped
         for child in self._dependents[name]:
             self._waiting[child] -= 1
             if self._waiting[child] == 0 and child in self.pending:
