@@ -503,6 +503,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         ctx = open_context(args.run, args.ctx, args.who)
+        if type(ctx) is MemoryContext:
+            raise ContextError("not inside a run: give --run ID (or latest) for a finished run, "
+                               "or --ctx FILE for a context file")
         if args.command == "get":
             _print_json(ctx[args.key])
         elif args.command == "set":
