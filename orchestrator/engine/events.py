@@ -42,6 +42,7 @@ class StepResult:
     log_path: Optional[str] = None
     tolerated: bool = False  # failed with continue_on_error
     reused_from: Optional[str] = None
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False)  # figures scriptlets recorded
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def load(options: RunOptions) -> tuple[Paths, Recipe, Plan, RunDB]:
     if options.parallel is not None and options.parallel < 1:
         raise UserError(f"--parallel {options.parallel}: give at least 1 slot")
     db = RunDB(paths.db)
+    db.mark_crashed()  # before choosing a run to resume: a crashed run's finished steps are reusable
     sel = options.selection
     base: Optional[BaseRun] = None
     if options.base_run_id and not (sel.resume_from or sel.only):
@@ -103,6 +104,7 @@ class Run:
         self.run_id = new_run_id()
         self.serial = recipe.mode == "serial" and options.parallel is None
         self.slots = 1 if self.serial else (options.parallel or recipe.max_parallel)
+        self.db = db
         self.bus = EventBus([RunRecorder(db), RunnerLog(paths.logs), *options.subscribers])
         self.executor = executor or LocalExecutor(on_start=self._on_start)
         self.run_dir = paths.runs / self.run_id
@@ -113,8 +115,10 @@ class Run:
         self.first_start: dict[str, str] = {}
         self.totals: dict[str, list[float]] = {}  # name -> [duration, cpu, max_rss]
         self.retry_due: list[tuple[float, str]] = []
+        self.metadata: dict[str, dict[str, Any]] = {}  # step -> figures its last attempt recorded
         self.snapshots: dict[str, int] = {}  # step -> context head when its current attempt started
         self.conflicts: list[str] = []
+        self.notices: list[str] = []
         self.signal_received: Optional[int] = None
         self.failed = False
 
@@ -134,8 +138,9 @@ class Run:
         self.store = ContextStore(self.ctx_path, durable=not self.on_ram)
         if self.plan.base_run:
             undone = self.store.roll_back(set(self.plan.selected), self.run_id)
-            if undone:
-                self._decide(f"rolled back context keys written by the steps that run again: {', '.join(undone)}")
+            if undone:  # told once the run has started (subscribers know the run from RunStarted on)
+                self.notices.append(f"rolled back context keys written by the steps that run again: "
+                                    f"{', '.join(undone)}")
         meta = dict(self.recipe.test_meta)
         if self.store.get_json("test_meta") != json.dumps(meta, ensure_ascii=False):
             self.store.set("test_meta", meta, "runner", self.run_id)
@@ -166,6 +171,8 @@ class Run:
         self._prepare()
         self.bus.publish(RunStarted(self.run_id, self.recipe, self.plan, started, self.options.argv,
                                     str(self.paths.logs / self.run_id), str(self.ctx_path)))
+        for notice in self.notices:
+            self._decide(notice)
         self._record_not_run()
         self.scheduler = Scheduler(self.plan, self.slots, self.recipe.resources, stop_on_failure=self.serial)
         previous = self._install_signals()
@@ -328,7 +335,9 @@ class Run:
         step = step or self.recipe.by_name[inv.step]  # type: ignore[union-attr]
         attempt = self.attempts[step.name]
         journal = self.journal_dir / f"{step.name}.{attempt}.jsonl"
-        writes = read_journal(journal) if journal.exists() else []
+        entries = read_journal(journal) if journal.exists() else []
+        writes = [e for e in entries if e["op"] in ("set", "delete")]
+        self.metadata[step.name] = {e["key"]: e.get("value") for e in entries if e["op"] == "meta"}
         if outcome.ok:
             reason = checks.failure_reason(step, self.paths.workdir, writes,
                                            lambda k: self.store.get_json(k) is not None)
@@ -374,7 +383,8 @@ class Run:
         result = StepResult(name=name, status=status, attempts=self.attempts.get(name, 0),
                             started=self.first_start.get(name), ended=utc_stamp(), duration=totals[0], cpu=totals[1],
                             max_rss=int(totals[2]), exit_code=exit_code, reason=reason,
-                            log_path=str(log) if name in self.attempts else None, tolerated=tolerated)
+                            log_path=str(log) if name in self.attempts else None, tolerated=tolerated,
+                            metadata=self.metadata.get(name, {}))
         self.results[name] = result
         self.bus.publish(StepFinished(result))
 

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import UserError
-from .events import RunFinished, RunStarted, StepFinished, StepStarted, AttemptFinished
-from .status import StepStatus
+from .events import (AttemptFinished, ContextCommitted, Decision, RunFinished, RunStarted, StepFinished,
+                     StepStarted)
+from .process import utc_stamp
+from .status import StepStatus, Verdict
 
 MIGRATIONS: list[str] = [
     # version 1
@@ -35,6 +37,14 @@ MIGRATIONS: list[str] = [
         run_id TEXT NOT NULL, step TEXT NOT NULL, attempt INTEGER NOT NULL, pid INTEGER, started TEXT,
         duration REAL, cpu REAL, max_rss INTEGER, exit_code INTEGER, signal INTEGER, reason TEXT,
         PRIMARY KEY(run_id, step, attempt));
+    """,
+    # version 2: step metadata (resource figures recorded by scriptlets) and the event log
+    """
+    ALTER TABLE steps ADD COLUMN metadata TEXT;
+    CREATE TABLE events(
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts TEXT NOT NULL, kind TEXT NOT NULL, step TEXT,
+        detail TEXT);
+    CREATE INDEX events_run ON events(run_id, id);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -62,6 +72,26 @@ class RunDB:
 
     def close(self) -> None:
         self.conn.close()
+
+    def mark_crashed(self) -> list[str]:
+        """Runs still 'running' whose runner process is gone (kill -9, power loss) become 'crashed'; their
+        running steps become 'aborted'. Their committed steps and context stay usable for --resume-from."""
+        rows = self.conn.execute("SELECT id, host, pid, started FROM runs WHERE verdict = ?",
+                                 (Verdict.RUNNING.value,)).fetchall()
+        crashed = [run_id for run_id, host, pid, started in rows
+                   if host == socket.gethostname() and not _runner_alive(pid, started)]
+        now = utc_stamp()
+        for run_id in crashed:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("UPDATE runs SET verdict = ?, ended = ? WHERE id = ? AND verdict = ?",
+                              (Verdict.CRASHED.value, now, run_id, Verdict.RUNNING.value))
+            self.conn.execute("UPDATE steps SET status = ?, reason = ?, ended = ? WHERE run_id = ? AND status = ?",
+                              (StepStatus.ABORTED.value, "the runner died while the step ran (crashed run)", now,
+                               run_id, StepStatus.RUNNING.value))
+            self.conn.execute("INSERT INTO events(run_id, ts, kind, detail) VALUES (?,?,?,?)",
+                              (run_id, now, "run_crashed", json.dumps({"found_by_pid": os.getpid()})))
+            self.conn.execute("COMMIT")
+        return crashed
 
     # ------------------------------------------------------------------ queries
 
@@ -93,9 +123,19 @@ class RunRecorder:
         self.db = db
         self.run_id: Optional[str] = None
 
+    def _event(self, kind: str, step: Optional[str], detail: dict[str, Any]) -> None:
+        self.db.conn.execute("INSERT INTO events(run_id, ts, kind, step, detail) VALUES (?,?,?,?,?)",
+                             (self.run_id, utc_stamp(), kind, step, json.dumps(detail, default=str)))
+
     def handle(self, event: object) -> None:
         if isinstance(event, RunStarted):
             self._run_started(event)
+            self._event("run_started", None, {"argv": list(event.argv)})
+        elif isinstance(event, Decision):
+            self._event("decision", event.step, {"text": event.text})
+        elif isinstance(event, ContextCommitted):
+            self._event("context_committed", event.step, {"attempt": event.attempt, "keys": list(event.keys),
+                                                          "conflicts": list(event.conflicts), "head": event.head})
         elif isinstance(event, StepStarted):
             self.db.conn.execute(
                 "UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
@@ -103,22 +143,29 @@ class RunRecorder:
                 (StepStatus.RUNNING.value, event.started, event.attempt, event.log_path, self.run_id, event.step))
             self.db.conn.execute("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
                                  (self.run_id, event.step, event.attempt, event.pid, event.started))
+            self._event("step_started", event.step, {"attempt": event.attempt, "pid": event.pid})
         elif isinstance(event, AttemptFinished):
             o = event.outcome
             self.db.conn.execute(
                 "UPDATE attempts SET duration = ?, cpu = ?, max_rss = ?, exit_code = ?, signal = ?, reason = ? "
                 "WHERE run_id = ? AND step = ? AND attempt = ?",
                 (o.duration, o.cpu, o.max_rss, o.exit_code, o.signal, o.reason, self.run_id, event.step, event.attempt))
+            self._event("attempt_finished", event.step, {"attempt": event.attempt, "ok": o.ok, "reason": o.reason,
+                                                         "retry_in": event.retry_in})
         elif isinstance(event, StepFinished):
             r = event.result
             self.db.conn.execute(
                 "UPDATE steps SET status = ?, attempts = ?, started = ?, ended = ?, duration = ?, cpu = ?, max_rss = ?, "
-                "exit_code = ?, reason = ?, log_path = ?, tolerated = ?, reused_from = ? WHERE run_id = ? AND name = ?",
+                "exit_code = ?, reason = ?, log_path = ?, tolerated = ?, reused_from = ?, metadata = ? "
+                "WHERE run_id = ? AND name = ?",
                 (r.status.value, r.attempts, r.started, r.ended, r.duration, r.cpu, r.max_rss, r.exit_code, r.reason,
-                 r.log_path, int(r.tolerated), r.reused_from, self.run_id, r.name))
+                 r.log_path, int(r.tolerated), r.reused_from, json.dumps(r.metadata) if r.metadata else None,
+                 self.run_id, r.name))
+            self._event("step_finished", r.name, {"status": r.status.value, "reason": r.reason})
         elif isinstance(event, RunFinished):
             self.db.conn.execute("UPDATE runs SET ended = ?, duration = ?, verdict = ? WHERE id = ?",
                                  (event.ended, event.duration, event.verdict.value, event.run_id))
+            self._event("run_finished", None, {"verdict": event.verdict.value, "conflicts": list(event.conflicts)})
 
     def _run_started(self, e: RunStarted) -> None:
         self.run_id = e.run_id
@@ -141,6 +188,25 @@ class RunRecorder:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _runner_alive(pid: int | None, started: str | None) -> bool:
+    """Is the process that started this run still running? (A pid reused since then does not count.)"""
+    if not pid:
+        return False
+    import calendar
+    import time
+
+    import psutil
+
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    if started:
+        began = calendar.timegm(time.strptime(started[:19], "%Y-%m-%dT%H:%M:%S"))
+        return created <= began + 1
+    return True
 
 
 def _user() -> str:

@@ -16,6 +16,7 @@ from typing import Any, Optional
 from context import Context, ContextError, open_context
 
 from .log import get_logger
+from .resources import track_resources
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -33,6 +34,8 @@ class BaseScriptlet:
 
     #: set by the harness; a logger writing UTC-stamped lines to stderr (the step's log under the runner)
     log = get_logger("scriptlet")
+    #: also record the peak Python allocation of run() (tracemalloc: slow, so off by default)
+    track_memory = False
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Declare the scriptlet's flags (argparse)."""
@@ -99,7 +102,8 @@ class BaseScriptlet:
             print(f"{name}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         try:
-            result = instance.run(ctx, params)
+            with track_resources("run", memory=target.track_memory, log=target.log):  # into the step's metadata
+                result = instance.run(ctx, params)
         except UsageError as exc:
             print(f"{name}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -1,0 +1,144 @@
+"""Run history and context durability: crashes, RAM mode, exposure to shell steps, metadata, live reads."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+from conftest import ORCH, PY, Workdir, pids_alive
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def start_runner(wd: Workdir, recipe, *flags: str) -> subprocess.Popen:
+    cmd = [PY, str(ORCH / "runner.py"), "--recipe", str(recipe), "--workdir", str(wd.path), *flags]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_9_runner_is_marked_crashed_and_resumable(wd: Workdir) -> None:
+    pids = wd.path / "pids"
+    recipe = wd.recipe(f"""
+steps:
+  - {{name: done_before, type: shell, cmd: scripts/ok.sh, args: {{set: 'kept=1'}}}}
+  - {{name: hanging, type: shell, cmd: scripts/tree.sh, args: {{pids: {pids}}}, depends_on: [done_before]}}
+""")
+    runner = start_runner(wd, recipe)
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3)
+    # the database is readable by another process while the run is in progress (WAL)
+    conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
+    assert conn.execute("SELECT verdict FROM runs").fetchone()[0] == "running"
+    assert dict(conn.execute("SELECT name, status FROM steps")) == {"done_before": "succeeded", "hanging": "running"}
+    conn.close()
+    runner.send_signal(signal.SIGKILL)
+    runner.communicate(timeout=10)
+    # the step's tree lives on in its own session; end it as an operator would before resuming
+    for pid in [int(p) for p in pids.read_text().split()]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    (wd.path / "scripts" / "tree.sh").write_text("#!/usr/bin/env bash\necho quick now\n")
+    resumed = wd.run(recipe, "--resume-from", "hanging")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    first, second = wd.run_ids()
+    conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
+    assert conn.execute("SELECT verdict FROM runs WHERE id = ?", (first,)).fetchone()[0] == "crashed"
+    assert conn.execute("SELECT status FROM steps WHERE run_id = ? AND name = 'hanging'", (first,)).fetchone()[0] \
+        == "aborted"
+    assert conn.execute("SELECT parent_run FROM runs WHERE id = ?", (second,)).fetchone()[0] == first
+    conn.close()
+    assert wd.steps(second)["done_before"]["status"] == "reused"
+    env = {**os.environ, "ORCH_WORKDIR": str(wd.path)}
+    kept = subprocess.run([PY, str(ORCH / "context.py"), "--run", second, "get", "kept"], capture_output=True,
+                          text=True, env=env)
+    assert kept.stdout.strip() == "1"  # the committed write of the crashed run survived
+
+
+def test_store_on_ram_copies_context_to_data_at_the_end(wd: Workdir) -> None:
+    (wd.path / "store_on_ram.txt").write_text("true\n")
+    recipe = wd.recipe("""
+steps:
+  - {name: w, type: shell, cmd: scripts/ok.sh, args: {set: 'x=[1, 2]'}}
+  - {name: show, type: shell, cmd: scripts/env.sh, depends_on: [w]}
+""")
+    assert wd.run(recipe).returncode == 0
+    assert "ORCH_CTX_DB=/dev/shm/" in wd.logs("show")
+    run_id = wd.run_ids()[-1]
+    store = wd.path / "Data" / "runs" / run_id / "context.db"
+    assert store.exists()
+    assert not list((wd.path / "Data" / "runs" / run_id).glob("*.db-wal"))
+    values = dict(sqlite3.connect(store).execute("SELECT key, value FROM changes"))
+    assert json.loads(values["x"]) == [1, 2]
+
+
+def test_store_on_ram_with_a_bad_value_is_refused(wd: Workdir) -> None:
+    (wd.path / "store_on_ram.txt").write_text("yes")
+    proc = wd.run(wd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh}\n"))
+    assert proc.returncode == 2 and "store_on_ram.txt: must hold 'true' or 'false'" in proc.stderr
+
+
+def test_expose_for_shell(wd: Workdir) -> None:
+    recipe = wd.recipe("""
+steps:
+  - {name: w, type: shell, cmd: scripts/ok.sh, args: {set: 'limits={"max": 4.5}'}}
+  - {name: w2, type: shell, cmd: scripts/ok.sh, args: {set: 'bench-name="B 3"'}, depends_on: [w]}
+  - {name: show, type: shell, cmd: scripts/env.sh, expose_for_shell: true, depends_on: [w2]}
+  - {name: some, type: shell, cmd: scripts/env.sh, expose_for_shell: [limits], depends_on: [w2]}
+""")
+    assert wd.run(recipe).returncode == 0
+    log = wd.logs("show")
+    assert 'CTX_LIMITS={"max": 4.5}' in log  # JSON for non-strings
+    assert "CTX_BENCH_NAME=B 3" in log  # strings as they are; '-' becomes '_'
+    assert "CTX_TEST_META=" in log
+    some = wd.logs("some")
+    assert "CTX_LIMITS=" in some and "CTX_BENCH_NAME" not in some
+
+
+def test_scriptlet_metadata_and_events_are_recorded(wd: Workdir) -> None:
+    recipe = wd.recipe("steps:\n  - {name: noop, type: python, module: scriptlets.python.steps.noop}\n")
+    assert wd.run(recipe).returncode == 0
+    row = wd.steps()["noop"]
+    figures = json.loads(row["metadata"])["run"]
+    assert set(figures) >= {"wall_s", "cpu_s", "peak_rss_mb"} and figures["peak_rss_mb"] > 1
+    conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
+    kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY id")]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert {"step_started", "attempt_finished", "step_finished"} <= set(kinds)
+
+
+def test_newer_database_is_refused(wd: Workdir) -> None:
+    (wd.path / "Data").mkdir(parents=True)
+    conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    proc = wd.run(wd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh}\n"))
+    assert proc.returncode == 2 and "written by a newer orchestrator" in proc.stderr
+
+
+def test_corrupt_database_is_refused(wd: Workdir) -> None:
+    (wd.path / "Data").mkdir(parents=True)
+    (wd.path / "Data" / "orchestrator.db").write_bytes(b"this is not sqlite" * 100)
+    proc = wd.run(wd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh}\n"))
+    assert proc.returncode == 2 and "not a usable run database" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_no_step_process_survives_sigterm_of_the_runner(wd: Workdir) -> None:
+    pids = wd.path / "pids"
+    recipe = wd.recipe(f"steps:\n  - {{name: t, type: shell, cmd: scripts/tree.sh, args: {{pids: {pids}}}}}\n")
+    runner = start_runner(wd, recipe)
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3)
+    runner.send_signal(signal.SIGTERM)
+    runner.communicate(timeout=30)
+    assert runner.returncode == 143
+    time.sleep(0.2)
+    assert pids_alive([int(p) for p in pids.read_text().split()]) == []
+    assert wd.steps()["t"]["status"] == "aborted"
