@@ -142,3 +142,21 @@ def test_no_step_process_survives_sigterm_of_the_runner(wd: Workdir) -> None:
     time.sleep(0.2)
     assert pids_alive([int(p) for p in pids.read_text().split()]) == []
     assert wd.steps()["t"]["status"] == "aborted"
+
+
+def test_retention_prunes_old_runs_with_their_files(wd: Workdir) -> None:
+    recipe = wd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh, args: {set: 'x=1'}}\n")
+    for _ in range(3):
+        assert wd.run(recipe).returncode == 0
+    first, second, third = wd.run_ids()
+    tool = [PY, str(ORCH / "tools" / "retention.py"), "--workdir", str(wd.path)]
+    dry = subprocess.run([*tool, "--keep", "1", "--dry-run"], capture_output=True, text=True)
+    assert dry.returncode == 0 and "would prune 2 run(s)" in dry.stdout
+    assert len(wd.run_ids()) == 3
+    done = subprocess.run([*tool, "--keep", "1"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert wd.run_ids() == [third]
+    assert not list(wd.path.glob(f"Logs/{first}_*")) and not (wd.path / "Data" / "runs" / first).exists()
+    assert list(wd.path.glob(f"Logs/{third}_*")) and (wd.path / "Data" / "runs" / third).exists()
+    bad = subprocess.run(tool, capture_output=True, text=True)
+    assert bad.returncode == 2 and "give --keep N" in bad.stderr
