@@ -192,8 +192,8 @@ def render_markdown(scriptlets: list[Scriptlet], root: Path = HOME) -> str:
     """The Markdown reference of these scriptlets. Deterministic: it depends only on the files' text."""
     base = root.resolve().name
     out = ["# Scriptlets", "",
-           f"<!-- Generated from the scriptlets' own documentation by `{DOCS_COMMAND}`. Do not edit: edit the",
-           "     scriptlet's docstring or header comment, then run that command (`docs --check` says whether",
+           "<!-- Generated from the scriptlets' own documentation; do not edit. Edit the scriptlet's docstring",
+           f"     or header comment, then run `{DOCS_COMMAND}` (`docs --check` tells whether",
            "     this file is up to date). -->", "",
            f"Every scriptlet is a standalone command, run from `{base}/` (the runner runs it the same way).",
            "`python tools/scriptlets.py list` lists them, `show NAME` prints one's documentation.", "",

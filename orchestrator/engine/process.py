@@ -7,9 +7,10 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from .events import AttemptOutcome
+from .secrets import Masker
 
 KILL_GRACE = float(os.environ.get("ORCH_KILL_GRACE", "5"))
 LINE_LIMIT = 64 * 1024
@@ -33,6 +34,51 @@ class Invocation:
     log_path: str
     timeout: Optional[float] = None
     stamp_lines: bool = False  # --debug: prefix every output line with its UTC time and stream
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask in the output
+    limits: dict[str, int] = field(default_factory=dict, hash=False)  # memory_mb, cpu_seconds, open_files
+
+    @property
+    def piped(self) -> bool:
+        """Output passes through the runner (to stamp or mask it) instead of going straight to the log."""
+        return self.stamp_lines or bool(self.secrets)
+
+
+def _limiter(limits: dict[str, int]) -> Callable[[], None]:
+    """A preexec function applying setrlimit in the child (only used for steps that declare limits)."""
+    import resource
+
+    table = {"memory_mb": (resource.RLIMIT_AS, 1048576), "cpu_seconds": (resource.RLIMIT_CPU, 1),
+             "open_files": (resource.RLIMIT_NOFILE, 1)}
+
+    def apply() -> None:
+        for name, value in limits.items():
+            kind, unit = table[name]
+            resource.setrlimit(kind, (value * unit, value * unit))
+    return apply
+
+
+LIMIT_SIGNS = {"memory_mb": (b"MemoryError", b"Cannot allocate memory", b"memory exhausted", b"std::bad_alloc",
+                             b"out of memory"),
+               "open_files": (b"Too many open files",)}
+
+
+def limit_hit(inv: Invocation, code: int, cpu: float) -> Optional[str]:
+    """Which declared limit explains a failure: SIGXCPU or CPU time for cpu_seconds, the log's last lines for
+    memory and open files (the process sees a failed allocation or open, not a signal)."""
+    limits = inv.limits
+    if "cpu_seconds" in limits and (code == -signal.SIGXCPU or cpu >= limits["cpu_seconds"] - 0.05):
+        return f"cpu_seconds limit ({limits['cpu_seconds']} s) hit"
+    try:
+        with open(inv.log_path, "rb") as fh:
+            fh.seek(max(0, os.path.getsize(inv.log_path) - 8192))
+            tail = fh.read()
+    except OSError:
+        return None
+    for name, signs in LIMIT_SIGNS.items():
+        if name in limits and any(sign in tail for sign in signs):
+            unit = " MB" if name == "memory_mb" else ""
+            return f"{name} limit ({limits[name]}{unit}) hit"
+    return None
 
 
 def signal_name(number: int) -> str:
@@ -42,26 +88,37 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-class _LineStamper:
-    """Prefixes each output line with `<UTC> <stream>| `; holds at most LINE_LIMIT bytes of a partial line."""
+class _LineWriter:
+    """Writes a stream's output to the log line by line: secrets masked, optionally each line prefixed with
+    `<UTC> <stream>| `. Holds at most LINE_LIMIT bytes of a partial line; when a longer line is cut, the last
+    bytes are kept back so a secret split across the cut is still masked."""
 
-    def __init__(self, log_fd: int, stream: str) -> None:
-        self.log_fd, self.stream, self.partial = log_fd, stream, b""
+    def __init__(self, log_fd: int, stream: str, stamp: bool, masker: Optional[Masker]) -> None:
+        self.log_fd, self.stream, self.stamp, self.masker = log_fd, stream, stamp, masker
+        self.partial = b""
 
     def feed(self, data: bytes) -> None:
-        data = self.partial + data
-        lines = data.split(b"\n")
+        lines = (self.partial + data).split(b"\n")
         self.partial = lines.pop()
+        tail = b""
         if len(self.partial) > LINE_LIMIT:
-            lines.append(self.partial)
-            self.partial = b""
-        if lines:
-            prefix = f"{utc_stamp()} {self.stream}| ".encode()
-            os.write(self.log_fd, b"".join(prefix + line + b"\n" for line in lines))
+            keep = self.masker.longest if self.masker else 0
+            cut = len(self.partial) - keep
+            tail, self.partial = self.partial[:cut], self.partial[cut:]
+        if lines or tail:
+            self._write(lines, tail)
+
+    def _write(self, lines: list[bytes], tail: bytes) -> None:
+        prefix = f"{utc_stamp()} {self.stream}| ".encode() if self.stamp else b""
+        out = b"".join(prefix + line + b"\n" for line in lines) + (prefix + tail if tail else b"")
+        if self.masker:
+            out = self.masker.bytes(out)
+        os.write(self.log_fd, out)
 
     def close(self) -> None:
         if self.partial:
-            self.feed(b"\n")
+            self._write([self.partial], b"")
+            self.partial = b""
 
 
 class StepProcess:
@@ -74,24 +131,26 @@ class StepProcess:
         self.kill_at: Optional[float] = None
         self.stop_reason: Optional[str] = None  # set when the runner ends the tree (timeout or abort)
         self.aborted = False
-        self.pipes: dict[int, _LineStamper] = {}
+        self.pipes: dict[int, _LineWriter] = {}
         self.descendants: list[int] = []
         log_fd = os.open(inv.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             os.write(log_fd, f"===== attempt {inv.attempt} of step {inv.step} started {utc_stamp()} =====\n".encode())
-            out = subprocess.PIPE if inv.stamp_lines else log_fd
+            out = subprocess.PIPE if inv.piped else log_fd
             self.proc = subprocess.Popen(inv.argv, cwd=inv.cwd, env=inv.env, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=out, start_new_session=True, close_fds=True)
+                                         stderr=out, start_new_session=True, close_fds=True,
+                                         preexec_fn=_limiter(inv.limits) if inv.limits else None)
         except BaseException:
             os.close(log_fd)
             raise
         self.pid = self.proc.pid
-        if inv.stamp_lines:
+        if inv.piped:
             self.log_fd: Optional[int] = log_fd
+            masker = Masker(inv.secrets) if inv.secrets else None
             for pipe, stream in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
                 assert pipe is not None
                 os.set_blocking(pipe.fileno(), False)
-                self.pipes[pipe.fileno()] = _LineStamper(log_fd, stream)
+                self.pipes[pipe.fileno()] = _LineWriter(log_fd, stream, inv.stamp_lines, masker)
         else:
             self.log_fd = None
             os.close(log_fd)
@@ -218,10 +277,13 @@ class StepProcess:
         if self.stop_reason:
             return AttemptOutcome(exit_code=code, signal=-code if code < 0 else None, timed_out=not self.aborted,
                                   aborted=self.aborted, reason=self.stop_reason, **figures)
+        limit = limit_hit(self.inv, code, figures["cpu"]) if self.inv.limits and code != 0 else None
+        suffix = f": {limit}" if limit else ""
         if code < 0:
-            return AttemptOutcome(exit_code=None, signal=-code, reason=f"killed by {signal_name(-code)}", **figures)
+            return AttemptOutcome(exit_code=None, signal=-code, reason=f"killed by {signal_name(-code)}{suffix}",
+                                  **figures)
         if code != 0:
-            return AttemptOutcome(exit_code=code, reason=f"exit code {code}", **figures)
+            return AttemptOutcome(exit_code=code, reason=f"exit code {code}{suffix}", **figures)
         return AttemptOutcome(exit_code=0, **figures)
 
     def _write_footer(self, outcome: AttemptOutcome) -> None:

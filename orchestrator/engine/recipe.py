@@ -45,6 +45,14 @@ class Success(_Strict):
         return patterns
 
 
+class Limits(_Strict):
+    """Per-process resource limits (setrlimit)."""
+
+    memory_mb: Optional[int] = Field(default=None, ge=1)
+    cpu_seconds: Optional[int] = Field(default=None, ge=1)
+    open_files: Optional[int] = Field(default=None, ge=8)
+
+
 class PolicyFields(_Strict):
     """Per-step policy; every field may also be set under `defaults:`."""
 
@@ -56,6 +64,7 @@ class PolicyFields(_Strict):
     resources: Optional[dict[str, int]] = None
     env: Optional[dict[str, str]] = None
     expose_for_shell: Optional[Union[bool, list[str]]] = None
+    limits: Optional[Limits] = None
 
     @field_validator("resources")
     @classmethod
@@ -78,6 +87,7 @@ class StepModel(PolicyFields):
     params: Optional[dict[str, Any]] = None
     depends_on: list[str] = []
     success: Success = Success()
+    secrets: list[str] = []
 
     @model_validator(mode="after")
     def _entry_point(self) -> "StepModel":
@@ -120,6 +130,8 @@ class RecipeModel(_Strict):
     test_meta: TestMeta
     execution: Execution = Execution()
     defaults: PolicyFields = PolicyFields()
+    secrets: list[str] = []
+    allow_external: bool = False
     steps: list[StepModel] = Field(min_length=1)
 
 
@@ -135,6 +147,7 @@ class Policy:
     resources: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     expose_for_shell: Union[bool, tuple[str, ...]] = False
+    limits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,7 @@ class Step:
     files_exist: tuple[str, ...]
     ctx_has_keys: tuple[str, ...]
     policy: Policy
+    secrets: tuple[str, ...] = ()  # names of the environment variables this step gets (besides the recipe's)
 
 
 @dataclass(frozen=True)
@@ -165,6 +179,7 @@ class Recipe:
     max_parallel: int
     resources: dict[str, int]
     steps: tuple[Step, ...]
+    secrets: tuple[str, ...] = ()  # environment variables every step gets, masked in everything written
 
     @property
     def slug(self) -> str:
@@ -362,6 +377,11 @@ def resolve_entry(base_dirs: tuple[Path, ...], relative: str) -> Optional[Path]:
     return None
 
 
+def _inside(path: Path, base_dirs: tuple[Path, ...]) -> bool:
+    real = path.resolve()
+    return any(real.is_relative_to(base.resolve()) for base in base_dirs)
+
+
 def module_file(base_dirs: tuple[Path, ...], module: str) -> Optional[Path]:
     rel = module.replace(".", "/")
     return resolve_entry(base_dirs, rel + ".py") or resolve_entry(base_dirs, rel + "/__main__.py")
@@ -381,10 +401,16 @@ def _check_entry_points(path: Path, model: RecipeModel, index: _NodeIndex,
             if found is None:
                 hint = " (put arguments in 'args:', not in 'cmd')" if " " in step.cmd.strip() else ""
                 raise RecipeError(f"{where}: script {step.cmd!r} not found under {base_dirs[0]}{hint}")
+            if not model.allow_external and not _inside(found, base_dirs):
+                raise RecipeError(f"{where}: script {step.cmd!r} is outside {' and '.join(map(str, base_dirs))}; "
+                                  "move it inside, or set 'allow_external: true' at the top of the recipe")
             scripts[step.name] = step.cmd if found.parent == base_dirs[0] / Path(step.cmd).parent else str(found)
             continue
         assert step.module is not None
         file = module_file(base_dirs, step.module)
+        if file is not None and not model.allow_external and not _inside(file, base_dirs):
+            raise RecipeError(f"{where}: module {step.module!r} resolves outside {base_dirs[0]} (a symlink?); "
+                              "set 'allow_external: true' to allow it")
         if file is None:
             raise RecipeError(f"{where}: module {step.module!r} not found (expected "
                               f"{step.module.replace('.', '/')}.py under {base_dirs[0]})")
@@ -426,6 +452,8 @@ def _merge_policy(defaults: PolicyFields, step: StepModel) -> Policy:
             value = getattr(defaults, name)
         if value is not None:
             values[name] = value
+    if "limits" in values:
+        values["limits"] = values["limits"].model_dump(exclude_none=True)
     if isinstance(values.get("expose_for_shell"), list):
         values["expose_for_shell"] = tuple(values["expose_for_shell"])
     for number in ("timeout", "retry_delay", "backoff"):
@@ -488,7 +516,7 @@ def load_recipe(path: Path, base_dirs: tuple[Path, ...]) -> Recipe:
             flags=dict(sm.args or sm.params or {}),
             depends_on=tuple(sm.depends_on),
             files_exist=tuple(sm.success.files_exist), ctx_has_keys=tuple(sm.success.ctx_has_keys),
-            policy=_merge_policy(model.defaults, sm),
+            policy=_merge_policy(model.defaults, sm), secrets=tuple(sm.secrets),
         ))
     frozen_steps = tuple(steps)
     _check_resources(path, index, frozen_steps, model.execution.resources)
@@ -498,5 +526,5 @@ def load_recipe(path: Path, base_dirs: tuple[Path, ...]) -> Recipe:
         mode=model.execution.mode,
         max_parallel=model.execution.max_parallel or (os.cpu_count() or 1),
         resources=dict(model.execution.resources),
-        steps=frozen_steps,
+        steps=frozen_steps, secrets=tuple(model.secrets),
     )

@@ -29,6 +29,7 @@ from .recipe import Recipe, Step, load_recipe
 from .rundb import RunDB, RunRecorder
 from .runlog import RunnerLog
 from .scheduler import Scheduler
+from .secrets import Masker, read_secrets
 from .status import StepStatus, Verdict
 from .templating import TemplateError, dig, render
 
@@ -106,6 +107,7 @@ class Run:
         self.slots = 1 if self.serial else (options.parallel or recipe.max_parallel)
         self.db = db
         self.bus = EventBus([RunRecorder(db), RunnerLog(paths.logs), *options.subscribers])
+        self.masker = Masker(())
         self.executor = executor or LocalExecutor(on_start=self._on_start)
         self.run_dir = paths.runs / self.run_id
         self.journal_dir = self.run_dir / "journal"
@@ -125,6 +127,9 @@ class Run:
     # ------------------------------------------------------------------ set-up
 
     def _prepare(self) -> None:
+        names = set(self.recipe.secrets).union(*(s.secrets for s in self.recipe.steps))
+        self.secrets = read_secrets(sorted(names))  # a missing one stops the run before it starts
+        self.masker = Masker(self.secrets.values())
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         if self.on_ram:
@@ -162,6 +167,9 @@ class Run:
             if isinstance(value, (str, int, float, bool)):
                 env["ORCH_" + _env_name(key)] = str(value)
         env.pop("ORCH_CTX_FILE", None)
+        for name in self.secrets:  # each step gets only the secrets its recipe and step name
+            env.pop(name, None)
+        env.update({name: self.secrets[name] for name in self.recipe.secrets})
         return env
 
     # ------------------------------------------------------------------ the loop
@@ -169,7 +177,7 @@ class Run:
     def execute(self) -> RunResult:
         started_wall, started = time.monotonic(), utc_stamp()
         self._prepare()
-        self.bus.publish(RunStarted(self.run_id, self.recipe, self.plan, started, self.options.argv,
+        self._publish(RunStarted(self.run_id, self.recipe, self.plan, started, self.options.argv,
                                     str(self.paths.logs / self.run_id), str(self.ctx_path)))
         for notice in self.notices:
             self._decide(notice)
@@ -184,7 +192,7 @@ class Run:
             self._finish_store()
         verdict = (Verdict.ABORTED if self.signal_received else Verdict.FAILED if self.failed else Verdict.SUCCEEDED)
         ordered = tuple(self.results[n] for n in self.plan.order if n in self.results)
-        self.bus.publish(RunFinished(self.run_id, verdict, ordered, started, utc_stamp(),
+        self._publish(RunFinished(self.run_id, verdict, ordered, started, utc_stamp(),
                                      time.monotonic() - started_wall, tuple(self.conflicts)))
         self.bus.close()
         code = {Verdict.SUCCEEDED: EXIT_OK, Verdict.FAILED: EXIT_STEP_FAILED}.get(
@@ -274,7 +282,7 @@ class Run:
     def _on_start(self, inv: Invocation, pid: int) -> None:
         now = utc_stamp()
         self.first_start.setdefault(inv.step, now)
-        self.bus.publish(StepStarted(inv.step, inv.attempt, pid, inv.log_path, now))
+        self._publish(StepStarted(inv.step, inv.attempt, pid, inv.log_path, now))
 
     def _lookup(self, step: Step, attempt: int) -> Any:
         def lookup(root: str, path: list[str]) -> Any:
@@ -305,12 +313,14 @@ class Run:
                    ORCH_LOG_FILE=str(self.paths.logs / f"{self.run_id}_{step.name}.log"))
         if step.function:
             env["ORCH_SCRIPTLET_CLASS"] = step.function
+        env.update({name: self.secrets[name] for name in step.secrets})
         if step.type == "shell" and step.policy.expose_for_shell:
             env.update(self._exposed(step))
         if step.policy.env:
             env.update({k: str(v) for k, v in render(dict(step.policy.env), lookup).items()})
         return Invocation(step=step.name, attempt=attempt, argv=tuple(argv), env=env, cwd=str(self.paths.workdir),
-                          log_path=env["ORCH_LOG_FILE"], timeout=step.policy.timeout, stamp_lines=self.options.debug)
+                          log_path=env["ORCH_LOG_FILE"], timeout=step.policy.timeout, stamp_lines=self.options.debug,
+                          secrets=tuple(self.secrets.values()), limits=step.policy.limits)
 
     def _exposed(self, step: Step) -> dict[str, str]:
         wanted = step.policy.expose_for_shell
@@ -336,6 +346,9 @@ class Run:
         attempt = self.attempts[step.name]
         journal = self.journal_dir / f"{step.name}.{attempt}.jsonl"
         entries = read_journal(journal) if journal.exists() else []
+        if self.masker and entries:  # nothing a step wrote keeps a secret: not the context, not its journal
+            entries = [self._masked_entry(e) for e in entries]
+            journal.unlink()
         writes = [e for e in entries if e["op"] in ("set", "delete")]
         self.metadata[step.name] = {e["key"]: e.get("value") for e in entries if e["op"] == "meta"}
         if outcome.ok:
@@ -349,7 +362,7 @@ class Run:
         totals[2] = max(totals[2], outcome.max_rss)
         final = final or outcome.ok or outcome.aborted or attempt > step.policy.retries or bool(self.signal_received)
         retry_in = None if final else step.policy.retry_delay * step.policy.backoff ** (attempt - 1)
-        self.bus.publish(AttemptFinished(step.name, attempt, outcome, retry_in))
+        self._publish(AttemptFinished(step.name, attempt, outcome, retry_in))
         if outcome.stragglers:
             self._decide(f"ended background processes left by attempt {attempt}", step.name)
         if not final:
@@ -368,11 +381,17 @@ class Run:
         for name, reason in self.scheduler.finished(step.name, outcome.ok or tolerated):
             self._finish(name, StepStatus.SKIPPED, reason)
 
+    def _masked_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        entry = self.masker.scrub(entry)
+        if "value_json" in entry:
+            entry["value_json"] = self.masker.json_text(entry["value_json"])
+        return entry
+
     def _commit(self, step: Step, attempt: int, writes: list[dict[str, Any]]) -> None:
         self.head, conflicts = self.store.commit(writes, step.name, attempt, self.run_id,
                                                      self.snapshots.get(step.name))
         keys = tuple(dict.fromkeys(w["key"] for w in writes))
-        self.bus.publish(ContextCommitted(step.name, attempt, keys, tuple(conflicts), self.head))
+        self._publish(ContextCommitted(step.name, attempt, keys, tuple(conflicts), self.head))
         for key in conflicts:
             self.conflicts.append(f"{key} (written by {step.name} and another step running at the same time)")
 
@@ -386,7 +405,7 @@ class Run:
                             log_path=str(log) if name in self.attempts else None, tolerated=tolerated,
                             metadata=self.metadata.get(name, {}))
         self.results[name] = result
-        self.bus.publish(StepFinished(result))
+        self._publish(StepFinished(result))
 
     def _record_not_run(self) -> None:
         for name in self.plan.order:
@@ -398,10 +417,14 @@ class Run:
             else:
                 continue
             self.results[name] = result
-            self.bus.publish(StepFinished(result))
+            self._publish(StepFinished(result))
+
+    def _publish(self, event: object) -> None:
+        """Every event leaves the engine with secrets masked, so no sink can write one."""
+        self.bus.publish(self.masker.scrub(event))
 
     def _decide(self, text: str, step: Optional[str] = None) -> None:
-        self.bus.publish(Decision(text, step))
+        self._publish(Decision(text, step))
 
     def _finish_store(self) -> None:
         self.store.close()

@@ -1,0 +1,105 @@
+"""Secrets: environment variables a recipe names, passed to steps and masked as `***` everywhere the runner
+writes (step logs, runner log, console, context, run database), in their common encodings too."""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import re
+from typing import Any, Iterable
+from urllib.parse import quote, quote_plus
+
+from .errors import UserError
+
+MASK = b"***"
+MIN_LENGTH = 4
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def read_secrets(names: Iterable[str], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The values of the named variables; a missing, empty or too short one is refused before the run."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name in names:
+        if not ENV_NAME.match(name):
+            raise UserError(f"secrets: {name!r} is not an environment variable name")
+        value = environ.get(name)
+        if not value:
+            raise UserError(f"secret {name} is not set in the environment; export it before the run "
+                            f"(export {name}=...)")
+        if len(value) < MIN_LENGTH:
+            raise UserError(f"secret {name} is shorter than {MIN_LENGTH} characters; masking it would hide "
+                            "ordinary text, so it is refused")
+        values[name] = value
+    return values
+
+
+def _base64_forms(secret: bytes) -> set[bytes]:
+    """The secret as it appears inside any base64 text, whatever its offset in the encoded data."""
+    forms = set()
+    for offset in range(3):
+        total = offset + len(secret)
+        encoded = base64.b64encode(b"\0" * offset + secret)
+        # keep the characters that depend on secret bytes only: not those shared with the bytes before it
+        # (the first 0, 2 or 3 characters for offsets 0, 1, 2), nor with the bytes after it
+        core = encoded[(offset * 4 + 2) // 3: 4 * (total // 3) + total % 3]
+        if len(core) >= MIN_LENGTH:
+            forms.add(core)
+            forms.add(core.replace(b"+", b"-").replace(b"/", b"_"))  # the URL-safe alphabet
+    return forms
+
+
+class Masker:
+    """Replaces every known form of every secret by ***."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms: set[bytes] = set()
+        for secret in secrets:
+            raw = secret.encode()
+            forms |= {raw, quote(secret, safe="").encode(), quote_plus(secret).encode(),
+                      json.dumps(secret)[1:-1].encode()}
+            forms |= _base64_forms(raw)
+        self.forms = sorted((f for f in forms if f), key=len, reverse=True)
+        self.longest = max((len(f) for f in self.forms), default=0)
+        self._pattern = re.compile(b"|".join(re.escape(f) for f in self.forms)) if self.forms else None
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def bytes(self, data: bytes) -> bytes:
+        return self._pattern.sub(MASK, data) if self._pattern else data
+
+    def text(self, text: str) -> str:
+        return self.bytes(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape") \
+            if self._pattern else text
+
+    def json_text(self, text: str) -> str:
+        """A JSON value with secrets masked; a value that is all secret becomes the string "***"."""
+        masked = self.text(text)
+        if masked == text:
+            return text
+        try:
+            json.loads(masked)
+            return masked
+        except ValueError:
+            return json.dumps(masked)
+
+    def scrub(self, value: Any) -> Any:
+        """Mask every string inside an event (dataclasses, dicts, lists, tuples)."""
+        if not self._pattern:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bytes):
+            return self.bytes(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {f.name: self.scrub(getattr(value, f.name)) for f in dataclasses.fields(value)
+                       if isinstance(getattr(value, f.name), (str, bytes, dict, list, tuple))
+                       or dataclasses.is_dataclass(getattr(value, f.name))}
+            return dataclasses.replace(value, **changes) if changes else value
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.scrub(v) for v in value)
+        return value
