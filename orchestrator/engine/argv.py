@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
+
+BASH = shutil.which("bash") or "/bin/bash"
 
 
 def flag_name(key: str) -> str:
@@ -37,3 +40,11 @@ def _scalar(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
     return json.dumps(value)
+
+
+def command(kind: str, script: str | None, module: str | None, flags: dict[str, Any], python: str,
+            bash: str) -> list[str]:
+    """The argument vector of a step or hook: `bash <script> <flags>` or `<python> -m <module> <flags>`."""
+    if kind == "shell":
+        return [bash, str(script), *to_argv(flags)]
+    return [python, "-m", str(module), *to_argv(flags)]

@@ -166,7 +166,7 @@ def discover(root: Path = HOME) -> list[Scriptlet]:
 
 def find(name: str, root: Path = HOME) -> list[Scriptlet]:
     """The scriptlets a user means by `name`: `compute_metrics`, `compute_metrics.py`, its path relative to
-    the orchestrator folder, or its module (`scriptlets.python.steps.compute_metrics`)."""
+    the orchestrator folder, its module (`scriptlets.python.steps.compute_metrics`), or KIND:NAME."""
     wanted = name.strip().rstrip("/")
     return [s for s in discover(root)
             if wanted in (s.name, Path(s.path).name, s.path, s.run.split()[-1], f"{s.kind}:{s.name}")]

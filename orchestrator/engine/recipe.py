@@ -75,22 +75,18 @@ class PolicyFields(_Strict):
         return value
 
 
-class StepModel(PolicyFields):
-    idx: Optional[Number] = None
-    name: str = Field(pattern=STEP_NAME)
+class EntryPoint(_Strict):
+    """What to run: a shell script or a Python module, with its flags. Steps and hooks share it."""
+
     type: Literal["shell", "python"]
     cmd: Optional[str] = None
     module: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
     function: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    description: Optional[str] = None
     args: Optional[dict[str, Any]] = None
     params: Optional[dict[str, Any]] = None
-    depends_on: list[str] = []
-    success: Success = Success()
-    secrets: list[str] = []
 
     @model_validator(mode="after")
-    def _entry_point(self) -> "StepModel":
+    def _entry_point(self) -> "EntryPoint":
         if self.type == "shell" and not self.cmd:
             raise ValueError("a shell step needs 'cmd: scriptlets/shell/<name>.sh'")
         if self.type == "python" and not self.module:
@@ -102,6 +98,31 @@ class StepModel(PolicyFields):
         if self.args is not None and self.params is not None:
             raise ValueError("give the step's flags in 'args' or in 'params', not both")
         return self
+
+
+class StepModel(PolicyFields, EntryPoint):
+    idx: Optional[Number] = None
+    name: str = Field(pattern=STEP_NAME)
+    description: Optional[str] = None
+    depends_on: list[str] = []
+    success: Success = Success()
+    secrets: list[str] = []
+
+
+class HookModel(EntryPoint):
+    timeout: Number = Field(default=30, gt=0)
+    env: dict[str, str] = {}
+
+
+HOOK_EVENTS = ("on_run_start", "on_step_start", "on_step_success", "on_step_failure", "on_run_end")
+
+
+class HooksModel(_Strict):
+    on_run_start: list[HookModel] = []
+    on_step_start: list[HookModel] = []
+    on_step_success: list[HookModel] = []
+    on_step_failure: list[HookModel] = []
+    on_run_end: list[HookModel] = []
 
 
 class TestMeta(BaseModel):
@@ -132,6 +153,7 @@ class RecipeModel(_Strict):
     defaults: PolicyFields = PolicyFields()
     secrets: list[str] = []
     allow_external: bool = False
+    hooks: HooksModel = HooksModel()
     steps: list[StepModel] = Field(min_length=1)
 
 
@@ -170,6 +192,20 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A scriptlet the runner calls on a run or step event; it never changes the run's verdict."""
+
+    event: str
+    type: str
+    cmd: Optional[str]  # resolved like a step's
+    module: Optional[str]
+    function: Optional[str]
+    flags: dict[str, Any]
+    timeout: float
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Recipe:
     path: Path
     text: str
@@ -180,6 +216,7 @@ class Recipe:
     resources: dict[str, int]
     steps: tuple[Step, ...]
     secrets: tuple[str, ...] = ()  # environment variables every step gets, masked in everything written
+    hooks: tuple[Hook, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -387,39 +424,53 @@ def module_file(base_dirs: tuple[Path, ...], module: str) -> Optional[Path]:
     return resolve_entry(base_dirs, rel + ".py") or resolve_entry(base_dirs, rel + "/__main__.py")
 
 
+def _check_entry(where: str, entry: EntryPoint, allow_external: bool, base_dirs: tuple[Path, ...],
+                 sources: dict[Path, str]) -> Optional[str]:
+    """The entry's script or module exists inside the allowed folders; returns a shell entry's script path
+    (relative to the work folder when it is there, else absolute: a shipped scriptlet used elsewhere)."""
+    if entry.type == "shell":
+        assert entry.cmd is not None
+        found = resolve_entry(base_dirs, entry.cmd)
+        if found is None:
+            hint = " (put arguments in 'args:', not in 'cmd')" if " " in entry.cmd.strip() else ""
+            raise RecipeError(f"{where}: script {entry.cmd!r} not found under {base_dirs[0]}{hint}")
+        if not allow_external and not _inside(found, base_dirs):
+            raise RecipeError(f"{where}: script {entry.cmd!r} is outside {' and '.join(map(str, base_dirs))}; "
+                              "move it inside, or set 'allow_external: true' at the top of the recipe")
+        return entry.cmd if found.parent == base_dirs[0] / Path(entry.cmd).parent else str(found)
+    assert entry.module is not None
+    file = module_file(base_dirs, entry.module)
+    if file is None:
+        raise RecipeError(f"{where}: module {entry.module!r} not found (expected "
+                          f"{entry.module.replace('.', '/')}.py under {base_dirs[0]})")
+    if not allow_external and not _inside(file, base_dirs):
+        raise RecipeError(f"{where}: module {entry.module!r} resolves outside {base_dirs[0]} (a symlink?); "
+                          "set 'allow_external: true' to allow it")
+    if entry.function:
+        text = sources.get(file)
+        if text is None:
+            text = sources[file] = file.read_text(encoding="utf-8", errors="replace")
+        if not re.search(rf"^class\s+{re.escape(entry.function)}\b", text, re.M):
+            raise RecipeError(f"{where}: module {entry.module!r} has no class {entry.function!r}")
+    return None
+
+
 def _check_entry_points(path: Path, model: RecipeModel, index: _NodeIndex,
                         base_dirs: tuple[Path, ...]) -> dict[str, str]:
-    """Every script and module exists; returns each shell step's script path (relative to the work folder when
-    it is there, else absolute: a shipped scriptlet used from another work folder)."""
+    """Every step's and hook's entry exists; returns the shell steps' resolved script paths by step name."""
     sources: dict[Path, str] = {}
     scripts: dict[str, str] = {}
     for i, step in enumerate(model.steps):
         where = f"{path}:{index.line_of(('steps', i))}: step {step.name!r}"
-        if step.type == "shell":
-            assert step.cmd is not None
-            found = resolve_entry(base_dirs, step.cmd)
-            if found is None:
-                hint = " (put arguments in 'args:', not in 'cmd')" if " " in step.cmd.strip() else ""
-                raise RecipeError(f"{where}: script {step.cmd!r} not found under {base_dirs[0]}{hint}")
-            if not model.allow_external and not _inside(found, base_dirs):
-                raise RecipeError(f"{where}: script {step.cmd!r} is outside {' and '.join(map(str, base_dirs))}; "
-                                  "move it inside, or set 'allow_external: true' at the top of the recipe")
-            scripts[step.name] = step.cmd if found.parent == base_dirs[0] / Path(step.cmd).parent else str(found)
-            continue
-        assert step.module is not None
-        file = module_file(base_dirs, step.module)
-        if file is not None and not model.allow_external and not _inside(file, base_dirs):
-            raise RecipeError(f"{where}: module {step.module!r} resolves outside {base_dirs[0]} (a symlink?); "
-                              "set 'allow_external: true' to allow it")
-        if file is None:
-            raise RecipeError(f"{where}: module {step.module!r} not found (expected "
-                              f"{step.module.replace('.', '/')}.py under {base_dirs[0]})")
-        if step.function:
-            text = sources.get(file)
-            if text is None:
-                text = sources[file] = file.read_text(encoding="utf-8", errors="replace")
-            if not re.search(rf"^class\s+{re.escape(step.function)}\b", text, re.M):
-                raise RecipeError(f"{where}: module {step.module!r} has no class {step.function!r}")
+        script = _check_entry(where, step, model.allow_external, base_dirs, sources)
+        if script:
+            scripts[step.name] = script
+    for event in HOOK_EVENTS:
+        for i, hook in enumerate(getattr(model.hooks, event)):
+            where = f"{path}:{index.line_of(('hooks', event, i))}: hook {event}[{i}]"
+            script = _check_entry(where, hook, model.allow_external, base_dirs, sources)
+            if script:
+                scripts[f"{event}[{i}]"] = script
     return scripts
 
 
@@ -502,6 +553,11 @@ def load_recipe(path: Path, base_dirs: tuple[Path, ...]) -> Recipe:
         problem = check_templates(step.args or step.params or {}) or check_templates(step.env or {})
         if problem:
             raise RecipeError(f"{path}:{index.line_of(('steps', i))}: step {step.name!r}: {problem}")
+    for event in HOOK_EVENTS:
+        for i, hook in enumerate(getattr(model.hooks, event)):
+            problem = check_templates(hook.args or hook.params or {}) or check_templates(hook.env)
+            if problem:
+                raise RecipeError(f"{path}:{index.line_of(('hooks', event, i))}: hook {event}[{i}]: {problem}")
 
     ordered = sorted(range(len(model.steps)),
                      key=lambda i: (model.steps[i].idx if model.steps[i].idx is not None else i + 1, i))
@@ -527,4 +583,8 @@ def load_recipe(path: Path, base_dirs: tuple[Path, ...]) -> Recipe:
         max_parallel=model.execution.max_parallel or (os.cpu_count() or 1),
         resources=dict(model.execution.resources),
         steps=frozen_steps, secrets=tuple(model.secrets),
+        hooks=tuple(Hook(event=event, type=h.type, cmd=scripts.get(f"{event}[{i}]"), module=h.module,
+                         function=h.function, flags=dict(h.args or h.params or {}), timeout=float(h.timeout),
+                         env=dict(h.env))
+                    for event in HOOK_EVENTS for i, h in enumerate(getattr(model.hooks, event))),
     )

@@ -17,11 +17,12 @@ from typing import Any, Optional
 from context import ContextStore, read_journal
 
 from . import checks
-from .argv import to_argv
+from .argv import BASH, command
 from .errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_STEP_FAILED, UserError
 from .events import (AttemptFinished, AttemptOutcome, ContextCommitted, Decision, EventBus, RunFinished, RunStarted,
                      StepFinished, StepResult, StepStarted)
 from .executor import Executor, LocalExecutor
+from .hooks import HookRunner
 from .paths import Paths
 from .plan import BaseRun, Plan, Selection, build_plan
 from .process import Invocation, utc_stamp
@@ -177,6 +178,9 @@ class Run:
     def execute(self) -> RunResult:
         started_wall, started = time.monotonic(), utc_stamp()
         self._prepare()
+        if self.recipe.hooks:
+            self.bus.subscribe(HookRunner(self.recipe, self.base_env, self.paths.workdir, self.paths.logs,
+                                          self.masker))
         self._publish(RunStarted(self.run_id, self.recipe, self.plan, started, self.options.argv,
                                     str(self.paths.logs / self.run_id), str(self.ctx_path)))
         for notice in self.notices:
@@ -300,11 +304,7 @@ class Run:
     def _invocation(self, step: Step, attempt: int) -> Invocation:
         lookup = self._lookup(step, attempt)
         flags = render(step.flags, lookup) if step.flags else {}
-        if step.type == "shell":
-            assert step.cmd is not None
-            argv = [_BASH, step.cmd, *to_argv(flags)]
-        else:
-            argv = [sys.executable, "-m", str(step.module), *to_argv(flags)]
+        argv = command(step.type, step.cmd, step.module, flags, sys.executable, BASH)
         journal = self.journal_dir / f"{step.name}.{attempt}.jsonl"
         env = dict(self.base_env)
         self.snapshots[step.name] = self.head
@@ -452,5 +452,3 @@ def _env_name(key: str) -> str:
     name = "".join(c if c.isalnum() and c.isascii() else "_" for c in key.upper())
     return ("_" + name) if name[:1].isdigit() else name
 
-
-_BASH = shutil.which("bash") or "/bin/bash"
