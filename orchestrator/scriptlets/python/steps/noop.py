@@ -3,7 +3,7 @@
 Description:
     Parses its flags, opens the context like every scriptlet, and returns {"ok": true} without reading
     or writing anything. Its run time is the fixed cost of a Python step (interpreter start, SDK import,
-    context open), which is what the benchmarks measure. It is also a placeholder while a recipe is
+    context open), which is what the benchmarks measure. It also stands in for a step while a recipe is
     being drafted.
 
     Context written:  nothing
@@ -19,7 +19,7 @@ Examples:
     python -m scriptlets.python.steps.noop
     hyperfine '.venv/bin/python -m scriptlets.python.steps.noop'
     # in a recipe:
-    #   - name: placeholder
+    #   - name: later_step
     #     type: python
     #     module: scriptlets.python.steps.noop
 
