@@ -8,7 +8,7 @@ import time
 from typing import Callable, Optional, Protocol
 
 from .events import AttemptOutcome
-from .process import Invocation, StepProcess
+from .process import Invocation, LogError, StepProcess
 
 Finished = list[tuple[Invocation, AttemptOutcome]]
 
@@ -54,6 +54,8 @@ class LocalExecutor:
         """Start the attempt. Returns an outcome at once if the process could not even start."""
         try:
             proc = StepProcess(inv)
+        except LogError as exc:
+            return AttemptOutcome(exit_code=None, reason=str(exc))
         except OSError as exc:
             return AttemptOutcome(exit_code=None, reason=f"could not start {inv.argv[0]!r}: {exc.strerror or exc}")
         self.procs[inv.step] = proc

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from .events import AttemptOutcome
 from .secrets import Masker
@@ -36,6 +36,7 @@ class Invocation:
     stamp_lines: bool = False  # --debug: prefix every output line with its UTC time and stream
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask in the output
     limits: dict[str, int] = field(default_factory=dict, hash=False)  # memory_mb, cpu_seconds, open_files
+    pid_file: Optional[str] = None  # where the tree's pids are recorded, so a later runner can end orphans
 
     @property
     def piped(self) -> bool:
@@ -81,11 +82,21 @@ def limit_hit(inv: Invocation, code: int, cpu: float) -> Optional[str]:
     return None
 
 
+SIGNAL_HINTS = {signal.SIGXFSZ: " (file size limit reached: disk quota or ulimit -f)",
+                signal.SIGSEGV: " (segmentation fault)", signal.SIGABRT: " (aborted)",
+                signal.SIGKILL: " (from outside the runner: the kernel's OOM killer or an operator)",
+                signal.SIGXCPU: " (CPU time limit reached)", signal.SIGPIPE: " (wrote to a closed pipe)"}
+
+
 def signal_name(number: int) -> str:
     try:
-        return signal.Signals(number).name
+        return signal.Signals(number).name + SIGNAL_HINTS.get(number, "")
     except ValueError:
         return f"signal {number}"
+
+
+class LogError(OSError):
+    """The step's log cannot be opened or written (disk full, permissions): the attempt cannot start."""
 
 
 class _LineWriter:
@@ -96,6 +107,7 @@ class _LineWriter:
     def __init__(self, log_fd: int, stream: str, stamp: bool, masker: Optional[Masker]) -> None:
         self.log_fd, self.stream, self.stamp, self.masker = log_fd, stream, stamp, masker
         self.partial = b""
+        self.error: Optional[str] = None
 
     def feed(self, data: bytes) -> None:
         lines = (self.partial + data).split(b"\n")
@@ -113,7 +125,11 @@ class _LineWriter:
         out = b"".join(prefix + line + b"\n" for line in lines) + (prefix + tail if tail else b"")
         if self.masker:
             out = self.masker.bytes(out)
-        os.write(self.log_fd, out)
+        if self.error is None:
+            try:
+                os.write(self.log_fd, out)
+            except OSError as exc:  # disk full: the output is lost, the step will say so
+                self.error = f"could not write the step log: {exc.strerror}"
 
     def close(self) -> None:
         if self.partial:
@@ -132,10 +148,19 @@ class StepProcess:
         self.stop_reason: Optional[str] = None  # set when the runner ends the tree (timeout or abort)
         self.aborted = False
         self.pipes: dict[int, _LineWriter] = {}
+        self._closed_writers: list[_LineWriter] = []
         self.descendants: list[int] = []
-        log_fd = os.open(inv.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.log_error: Optional[str] = None
         try:
-            os.write(log_fd, f"===== attempt {inv.attempt} of step {inv.step} started {utc_stamp()} =====\n".encode())
+            log_fd = os.open(inv.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise LogError(f"cannot open the step log {inv.log_path}: {exc.strerror}") from None
+        try:
+            try:
+                os.write(log_fd, f"===== attempt {inv.attempt} of step {inv.step} started {utc_stamp()} =====\n"
+                         .encode())
+            except OSError as exc:
+                raise LogError(f"cannot write the step log {inv.log_path}: {exc.strerror}") from None
             out = subprocess.PIPE if inv.piped else log_fd
             self.proc = subprocess.Popen(inv.argv, cwd=inv.cwd, env=inv.env, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=out, start_new_session=True, close_fds=True,
@@ -157,8 +182,25 @@ class StepProcess:
         self.pidfd = os.pidfd_open(self.pid)
         self.peak_rss = 0
         self.next_sample = self.started + FIRST_SAMPLE
+        self._recorded: dict[int, str] = {}  # pid -> "pid create_time" line
 
     # ------------------------------------------------------------------ resource figures
+
+    def _record_tree(self, tree: list[Any]) -> None:
+        """Write `pid create_time` of every process in the tree when it changes (setsid escapees included), so
+        the next runner can end them if this one dies."""
+        new = [p for p in tree if p.pid not in self._recorded]
+        if not self.inv.pid_file or not new:
+            return
+        for proc in new:
+            try:
+                self._recorded[proc.pid] = f"{proc.pid} {proc.create_time():.3f}\n"
+            except Exception:  # noqa: BLE001 - gone already
+                pass
+        tmp = self.inv.pid_file + ".tmp"
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.writelines(self._recorded.values())
+        os.replace(tmp, self.inv.pid_file)
 
     def sample(self, now: float) -> None:
         """Add up the RSS of the whole tree (psutil) and keep the peak. Sampling starts after FIRST_SAMPLE s
@@ -169,6 +211,7 @@ class StepProcess:
 
             root = psutil.Process(self.pid)
             tree = [root, *root.children(recursive=True)]
+            self._record_tree(tree)
             total = 0
             for proc in tree:
                 try:
@@ -189,7 +232,9 @@ class StepProcess:
         except BlockingIOError:
             return not drain
         if not data:
-            self.pipes.pop(fd).close()
+            writer = self.pipes.pop(fd)
+            writer.close()
+            self._closed_writers.append(writer)
             return False
         self.pipes[fd].feed(data)
         return True
@@ -252,8 +297,9 @@ class StepProcess:
         for fd in list(self.pipes):
             while fd in self.pipes and self.read_pipe(fd, drain=True):
                 pass
-        for stamper in self.pipes.values():
-            stamper.close()
+        for writer in list(self.pipes.values()) + self._closed_writers:
+            writer.close()
+            self.log_error = self.log_error or writer.error
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
@@ -284,16 +330,21 @@ class StepProcess:
                                   **figures)
         if code != 0:
             return AttemptOutcome(exit_code=code, reason=f"exit code {code}{suffix}", **figures)
-        return AttemptOutcome(exit_code=0, **figures)
+        return AttemptOutcome(exit_code=0, reason=self.log_error, **figures)
 
     def _write_footer(self, outcome: AttemptOutcome) -> None:
         verdict = "ok" if outcome.ok else outcome.reason
         line = (f"===== attempt {self.inv.attempt} ended {utc_stamp()}: {verdict} "
                 f"({outcome.duration:.3f} s, cpu {outcome.cpu:.3f} s, peak rss {outcome.max_rss // 1024} KiB) =====\n")
-        if self.log_fd is not None:
-            os.write(self.log_fd, line.encode())
-            os.close(self.log_fd)
-            self.log_fd = None
-            return
-        with open(self.inv.log_path, "ab") as fh:
-            fh.write(line.encode())
+        try:
+            if self.log_fd is not None:
+                os.write(self.log_fd, line.encode())
+            else:
+                with open(self.inv.log_path, "ab") as fh:
+                    fh.write(line.encode())
+        except OSError:
+            pass  # disk full: the outcome itself is recorded elsewhere
+        finally:
+            if self.log_fd is not None:
+                os.close(self.log_fd)
+                self.log_fd = None

@@ -132,6 +132,7 @@ class Run:
         self.secrets = read_secrets(sorted(names))  # a missing one stops the run before it starts
         self.masker = Masker(self.secrets.values())
         self.journal_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "pids").mkdir(exist_ok=True)
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         if self.on_ram:
             ram = Path("/dev/shm") / f"orchestrator-{os.getuid()}" / self.run_id
@@ -320,7 +321,8 @@ class Run:
             env.update({k: str(v) for k, v in render(dict(step.policy.env), lookup).items()})
         return Invocation(step=step.name, attempt=attempt, argv=tuple(argv), env=env, cwd=str(self.paths.workdir),
                           log_path=env["ORCH_LOG_FILE"], timeout=step.policy.timeout, stamp_lines=self.options.debug,
-                          secrets=tuple(self.secrets.values()), limits=step.policy.limits)
+                          secrets=tuple(self.secrets.values()), limits=step.policy.limits,
+                          pid_file=str(self.journal_dir.parent / "pids" / f"{step.name}.{attempt}"))
 
     def _exposed(self, step: Step) -> dict[str, str]:
         wanted = step.policy.expose_for_shell

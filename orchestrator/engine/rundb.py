@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import signal
 import socket
 import sqlite3
 from pathlib import Path
@@ -82,6 +83,7 @@ class RunDB:
                    if host == socket.gethostname() and not _runner_alive(pid, started)]
         now = utc_stamp()
         for run_id in crashed:
+            self._end_orphans(run_id)
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("UPDATE runs SET verdict = ?, ended = ? WHERE id = ? AND verdict = ?",
                               (Verdict.CRASHED.value, now, run_id, Verdict.RUNNING.value))
@@ -92,6 +94,28 @@ class RunDB:
                               (run_id, now, "run_crashed", json.dumps({"found_by_pid": os.getpid()})))
             self.conn.execute("COMMIT")
         return crashed
+
+    def _end_orphans(self, run_id: str) -> None:
+        """Step processes of a dead runner live on in their own sessions: end their process groups, checking
+        start times so a reused pid is never hit."""
+        rows = self.conn.execute(
+            "SELECT a.step, a.attempt, a.pid, a.started FROM attempts a JOIN steps s "
+            "ON s.run_id = a.run_id AND s.name = a.step WHERE a.run_id = ? AND s.status = ? AND a.duration IS NULL",
+            (run_id, StepStatus.RUNNING.value))
+        for step, attempt, pid, started in rows.fetchall():
+            if pid and _started_by(pid, started):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            pid_file = self.path.parent / "runs" / run_id / "pids" / f"{step}.{attempt}"
+            for line in pid_file.read_text().splitlines() if pid_file.exists() else ():
+                number, created = line.split()
+                if abs((_created(int(number)) or 0) - float(created)) < 0.01:
+                    try:
+                        os.kill(int(number), signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
 
     # ------------------------------------------------------------------ queries
 
@@ -190,23 +214,34 @@ class RunRecorder:
         self.db.close()
 
 
-def _runner_alive(pid: int | None, started: str | None) -> bool:
-    """Is the process that started this run still running? (A pid reused since then does not count.)"""
-    if not pid:
-        return False
+def _epoch(stamp: str) -> float:
     import calendar
     import time
 
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + stamp[19:].rstrip("Z"))
+
+
+def _created(pid: int) -> Optional[float]:
     import psutil
 
     try:
-        created = psutil.Process(pid).create_time()
+        return psutil.Process(pid).create_time()
     except psutil.Error:
+        return None
+
+
+def _runner_alive(pid: Optional[int], started: Optional[str]) -> bool:
+    """Is the process that started this run still running? (A pid reused since then does not count.)"""
+    created = _created(pid) if pid else None
+    if created is None:
         return False
-    if started:
-        began = calendar.timegm(time.strptime(started[:19], "%Y-%m-%dT%H:%M:%S"))
-        return created <= began + 1
-    return True
+    return not started or created <= _epoch(started) + 1
+
+
+def _started_by(pid: int, started: Optional[str]) -> bool:
+    """Is pid the process started for an attempt at `started` (not a later process that reused the pid)?"""
+    created = _created(pid)
+    return created is not None and (not started or abs(created - _epoch(started)) < 5)
 
 
 def _user() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import enum
 import json
 import os
 import re
@@ -87,7 +88,7 @@ class Masker:
 
     def scrub(self, value: Any) -> Any:
         """Mask every string inside an event (dataclasses, dicts, lists, tuples)."""
-        if not self._pattern:
+        if not self._pattern or isinstance(value, enum.Enum):
             return value
         if isinstance(value, str):
             return self.text(value)

@@ -32,6 +32,8 @@ steps:
 """)
     runner = start_runner(wd, recipe)
     wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3)
+    wait_for(lambda: len(list(wd.path.glob("Data/runs/*/pids/hanging.1"))) == 1)
+    time.sleep(0.2)  # the tree has been sampled and its pids recorded
     # the database is readable by another process while the run is in progress (WAL)
     conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
     assert conn.execute("SELECT verdict FROM runs").fetchone()[0] == "running"
@@ -39,15 +41,13 @@ steps:
     conn.close()
     runner.send_signal(signal.SIGKILL)
     runner.communicate(timeout=10)
-    # the step's tree lives on in its own session; end it as an operator would before resuming
-    for pid in [int(p) for p in pids.read_text().split()]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    grandchildren = [int(p) for p in pids.read_text().split()]
+    assert len(pids_alive(grandchildren)) == 3  # the step's tree outlives its runner, in its own session...
     (wd.path / "scripts" / "tree.sh").write_text("#!/usr/bin/env bash\necho quick now\n")
     resumed = wd.run(recipe, "--resume-from", "hanging")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    time.sleep(0.2)
+    assert pids_alive(grandchildren) == []  # ...until the next runner finds the crashed run and ends it
     first, second = wd.run_ids()
     conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
     assert conn.execute("SELECT verdict FROM runs WHERE id = ?", (first,)).fetchone()[0] == "crashed"
