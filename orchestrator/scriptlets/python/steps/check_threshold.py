@@ -40,9 +40,9 @@ Examples:
 
 Limitations:
     Numbers only (true/false and numeric strings are refused). Run on its own, the context is empty unless
-    you pass --ctx FILE, so the key will be missing. When the check fails (exit 1) the harness does not
-    save a --ctx FILE, so there the verdict is only in the failure message; under the runner, whether a
-    failed step's writes are kept is the runner's decision.
+    you pass --ctx FILE, so the key will be missing. When the check fails (exit 1) the verdict is still
+    saved: to the --ctx FILE, or under the runner, which commits the last attempt's writes whatever its
+    outcome (a retried attempt's writes are discarded).
 """
 from __future__ import annotations
 
