@@ -76,8 +76,16 @@ class MissingKey(ContextError, KeyError):
         return str(self.args[0]) if self.args else "missing key"
 
 
+_second: list[Any] = [None, ""]  # the last whole second formatted: most stamps share it
+
+
 def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1e6) % 1000000:06d}Z"
+    """UTC time as 2026-01-01T00:00:00.000000Z (one clock reading; cheap when called often)."""
+    now = time.time()
+    whole = int(now)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int((now - whole) * 1e6):06d}Z"
 
 
 def _refuse_constant(name: str) -> Any:

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from context import utc_now
+
 from .events import AttemptOutcome
 from .secrets import Masker
 
@@ -17,9 +19,7 @@ LINE_LIMIT = 64 * 1024
 FIRST_SAMPLE = 0.05  # seconds after start of the first memory sample of a step's process tree  # a longer line is written in pieces so memory stays bounded
 
 
-def utc_stamp() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1e6) % 1000000:06d}Z"
+utc_stamp = utc_now  # one clock format for logs, events and the context
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,9 @@ def _limiter(limits: dict[str, int]) -> Callable[[], None]:
     def apply() -> None:
         for name, value in limits.items():
             kind, unit = table[name]
-            resource.setrlimit(kind, (value * unit, value * unit))
+            # CPU: SIGXCPU at the soft limit, SIGKILL a second later if it is ignored
+            hard = value + 1 if name == "cpu_seconds" else value
+            resource.setrlimit(kind, (value * unit, hard * unit))
     return apply
 
 
@@ -67,7 +69,7 @@ def limit_hit(inv: Invocation, code: int, cpu: float) -> Optional[str]:
     """Which declared limit explains a failure: SIGXCPU or CPU time for cpu_seconds, the log's last lines for
     memory and open files (the process sees a failed allocation or open, not a signal)."""
     limits = inv.limits
-    if "cpu_seconds" in limits and (code == -signal.SIGXCPU or cpu >= limits["cpu_seconds"] - 0.05):
+    if "cpu_seconds" in limits and (code == -signal.SIGXCPU or cpu >= limits["cpu_seconds"] * 0.9):
         return f"cpu_seconds limit ({limits['cpu_seconds']} s) hit"
     try:
         with open(inv.log_path, "rb") as fh:
@@ -149,6 +151,7 @@ class StepProcess:
         self.aborted = False
         self.pipes: dict[int, _LineWriter] = {}
         self._closed_writers: list[_LineWriter] = []
+        self._popen: Optional[subprocess.Popen[bytes]] = None
         self.descendants: list[int] = []
         self.log_error: Optional[str] = None
         try:
@@ -161,28 +164,49 @@ class StepProcess:
                          .encode())
             except OSError as exc:
                 raise LogError(f"cannot write the step log {inv.log_path}: {exc.strerror}") from None
-            out = subprocess.PIPE if inv.piped else log_fd
-            self.proc = subprocess.Popen(inv.argv, cwd=inv.cwd, env=inv.env, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=out, start_new_session=True, close_fds=True,
-                                         preexec_fn=_limiter(inv.limits) if inv.limits else None)
+            self.pid, read_ends = self._start(inv, log_fd)
         except BaseException:
             os.close(log_fd)
             raise
-        self.pid = self.proc.pid
-        if inv.piped:
-            self.log_fd: Optional[int] = log_fd
-            masker = Masker(inv.secrets) if inv.secrets else None
-            for pipe, stream in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
-                assert pipe is not None
-                os.set_blocking(pipe.fileno(), False)
-                self.pipes[pipe.fileno()] = _LineWriter(log_fd, stream, inv.stamp_lines, masker)
-        else:
-            self.log_fd = None
-            os.close(log_fd)
+        self.log_fd: Optional[int] = log_fd  # kept for the footer; the child has its own copy
+        masker = Masker(inv.secrets) if inv.secrets else None
+        for fd, stream in zip(read_ends, ("out", "err")):
+            os.set_blocking(fd, False)
+            self.pipes[fd] = _LineWriter(log_fd, stream, inv.stamp_lines, masker)
         self.pidfd = os.pidfd_open(self.pid)
         self.peak_rss = 0
         self.next_sample = self.started + FIRST_SAMPLE
         self._recorded: dict[int, str] = {}  # pid -> "pid create_time" line
+
+    def _start(self, inv: Invocation, log_fd: int) -> tuple[int, list[int]]:
+        """Start the process in its own session with stdin from /dev/null and output to the log (or to pipes
+        the runner reads). posix_spawn (vfork + exec in C) is the fast path; Popen is used when the step
+        needs setrlimit in the child or another working folder."""
+        read_ends: list[int] = []
+        outputs = [log_fd, log_fd]
+        if inv.piped:
+            pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
+            read_ends, outputs = [r for r, _ in pipes], [w for _, w in pipes]
+        try:
+            if not inv.limits and os.getcwd() == inv.cwd:
+                actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                           (os.POSIX_SPAWN_DUP2, outputs[0], 1), (os.POSIX_SPAWN_DUP2, outputs[1], 2)]
+                pid = os.posix_spawn(inv.argv[0], list(inv.argv), inv.env, file_actions=actions, setsid=True,
+                                     setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+            else:
+                self._popen = subprocess.Popen(inv.argv, cwd=inv.cwd, env=inv.env, stdin=subprocess.DEVNULL,
+                                               stdout=outputs[0], stderr=outputs[1], start_new_session=True,
+                                               preexec_fn=_limiter(inv.limits) if inv.limits else None)
+                pid = self._popen.pid
+        except BaseException:
+            for fd in read_ends:
+                os.close(fd)
+            raise
+        finally:
+            if inv.piped:
+                for fd in outputs:
+                    os.close(fd)
+        return pid, read_ends
 
     # ------------------------------------------------------------------ resource figures
 
@@ -234,6 +258,7 @@ class StepProcess:
         if not data:
             writer = self.pipes.pop(fd)
             writer.close()
+            os.close(fd)
             self._closed_writers.append(writer)
             return False
         self.pipes[fd].feed(data)
@@ -292,19 +317,22 @@ class StepProcess:
             return None
         if pid == 0:
             return None
-        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        code = os.waitstatus_to_exitcode(status)
+        if self._popen is not None:
+            self._popen.returncode = code  # reaped here; tells Popen not to wait or warn
         os.close(self.pidfd)
         for fd in list(self.pipes):
             while fd in self.pipes and self.read_pipe(fd, drain=True):
                 pass
-        for writer in list(self.pipes.values()) + self._closed_writers:
+        for fd, writer in list(self.pipes.items()):
             writer.close()
+            os.close(fd)
+            self._closed_writers.append(writer)
+        self.pipes.clear()
+        for writer in self._closed_writers:
             self.log_error = self.log_error or writer.error
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
         stragglers = self._end_stragglers()
-        outcome = self._outcome(self.proc.returncode, usage, stragglers)
+        outcome = self._outcome(code, usage, stragglers)
         self._write_footer(outcome)
         return outcome
 
@@ -339,9 +367,6 @@ class StepProcess:
         try:
             if self.log_fd is not None:
                 os.write(self.log_fd, line.encode())
-            else:
-                with open(self.inv.log_path, "ab") as fh:
-                    fh.write(line.encode())
         except OSError:
             pass  # disk full: the outcome itself is recorded elsewhere
         finally:

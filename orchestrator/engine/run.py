@@ -131,6 +131,8 @@ class Run:
         names = set(self.recipe.secrets).union(*(s.secrets for s in self.recipe.steps))
         self.secrets = read_secrets(sorted(names))  # a missing one stops the run before it starts
         self.masker = Masker(self.secrets.values())
+        self.secret_values = tuple(self.secrets.values())
+        self.cwd = str(self.paths.workdir)
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "pids").mkdir(exist_ok=True)
         self.paths.logs.mkdir(parents=True, exist_ok=True)
@@ -189,9 +191,12 @@ class Run:
         self._record_not_run()
         self.scheduler = Scheduler(self.plan, self.slots, self.recipe.resources, stop_on_failure=self.serial)
         previous = self._install_signals()
+        cwd = os.getcwd()
+        os.chdir(self.paths.workdir)  # every step runs here; spawning without a chdir per step is faster
         try:
             self._loop()
         finally:
+            os.chdir(cwd)
             self._restore_signals(previous)
             self.executor.close()
             self._finish_store()
@@ -306,12 +311,10 @@ class Run:
         lookup = self._lookup(step, attempt)
         flags = render(step.flags, lookup) if step.flags else {}
         argv = command(step.type, step.cmd, step.module, flags, sys.executable, BASH)
-        journal = self.journal_dir / f"{step.name}.{attempt}.jsonl"
         env = dict(self.base_env)
         self.snapshots[step.name] = self.head
         env.update(ORCH_STEP=step.name, ORCH_ATTEMPT=str(attempt), ORCH_CTX_SEQ=str(self.head),
-                   ORCH_CTX_JOURNAL=str(journal),
-                   ORCH_LOG_FILE=str(self.paths.logs / f"{self.run_id}_{step.name}.log"))
+                   ORCH_CTX_JOURNAL=self._journal(step.name, attempt), ORCH_LOG_FILE=self._log(step.name))
         if step.function:
             env["ORCH_SCRIPTLET_CLASS"] = step.function
         env.update({name: self.secrets[name] for name in step.secrets})
@@ -319,10 +322,17 @@ class Run:
             env.update(self._exposed(step))
         if step.policy.env:
             env.update({k: str(v) for k, v in render(dict(step.policy.env), lookup).items()})
-        return Invocation(step=step.name, attempt=attempt, argv=tuple(argv), env=env, cwd=str(self.paths.workdir),
+        return Invocation(step=step.name, attempt=attempt, argv=tuple(argv), env=env, cwd=self.cwd,
                           log_path=env["ORCH_LOG_FILE"], timeout=step.policy.timeout, stamp_lines=self.options.debug,
-                          secrets=tuple(self.secrets.values()), limits=step.policy.limits,
-                          pid_file=str(self.journal_dir.parent / "pids" / f"{step.name}.{attempt}"))
+                          secrets=self.secret_values, limits=step.policy.limits,
+                          pid_file=f"{self.run_dir}/pids/{step.name}.{attempt}")
+
+    # per-step paths as plain strings: this is the hot path, and pathlib objects cost microseconds each
+    def _journal(self, name: str, attempt: int) -> str:
+        return f"{self.journal_dir}/{name}.{attempt}.jsonl"
+
+    def _log(self, name: str) -> str:
+        return f"{self.paths.logs}/{self.run_id}_{name}.log"
 
     def _exposed(self, step: Step) -> dict[str, str]:
         wanted = step.policy.expose_for_shell
@@ -346,14 +356,14 @@ class Run:
                        final: bool = False) -> None:
         step = step or self.recipe.by_name[inv.step]  # type: ignore[union-attr]
         attempt = self.attempts[step.name]
-        journal = self.journal_dir / f"{step.name}.{attempt}.jsonl"
-        entries = read_journal(journal) if journal.exists() else []
+        journal = self._journal(step.name, attempt)
+        entries = read_journal(Path(journal)) if os.path.exists(journal) else []
         if self.masker and entries:  # nothing a step wrote keeps a secret: not the context, not its journal
             entries = [self._masked_entry(e) for e in entries]
-            journal.unlink()
+            os.unlink(journal)
         writes = [e for e in entries if e["op"] in ("set", "delete")]
         self.metadata[step.name] = {e["key"]: e.get("value") for e in entries if e["op"] == "meta"}
-        if outcome.ok:
+        if outcome.ok and (step.files_exist or step.ctx_has_keys):
             reason = checks.failure_reason(step, self.paths.workdir, writes,
                                            lambda k: self.store.get_json(k) is not None)
             if reason:
@@ -400,11 +410,10 @@ class Run:
     def _finish(self, name: str, status: StepStatus, reason: Optional[str], exit_code: Optional[int] = None,
                 tolerated: bool = False) -> None:
         totals = self.totals.get(name, [0.0, 0.0, 0.0])
-        log = self.paths.logs / f"{self.run_id}_{name}.log"
         result = StepResult(name=name, status=status, attempts=self.attempts.get(name, 0),
                             started=self.first_start.get(name), ended=utc_stamp(), duration=totals[0], cpu=totals[1],
                             max_rss=int(totals[2]), exit_code=exit_code, reason=reason,
-                            log_path=str(log) if name in self.attempts else None, tolerated=tolerated,
+                            log_path=self._log(name) if name in self.attempts else None, tolerated=tolerated,
                             metadata=self.metadata.get(name, {}))
         self.results[name] = result
         self._publish(StepFinished(result))

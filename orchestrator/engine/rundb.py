@@ -8,9 +8,12 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import queue
 import signal
 import socket
 import sqlite3
+import sys
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
@@ -140,77 +143,123 @@ class RunDB:
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+Statement = tuple[str, tuple[Any, ...]]
+_STOP = None
+
+
 class RunRecorder:
-    """Event subscriber writing runs, steps and attempts to the run database as they happen."""
+    """Event subscriber recording runs, steps, attempts and events as they happen.
+
+    The runner's thread only turns an event into SQL statements and queues them (microseconds); a writer
+    thread with its own connection commits whatever is queued in one transaction, so a burst of events costs
+    one commit, and a reader (the monitor) sees each change within milliseconds."""
 
     def __init__(self, db: RunDB) -> None:
         self.db = db
         self.run_id: Optional[str] = None
-
-    def _event(self, kind: str, step: Optional[str], detail: dict[str, Any]) -> None:
-        self.db.conn.execute("INSERT INTO events(run_id, ts, kind, step, detail) VALUES (?,?,?,?,?)",
-                             (self.run_id, utc_stamp(), kind, step, json.dumps(detail, default=str)))
+        self.error: Optional[str] = None
+        self.queue: "queue.SimpleQueue[Optional[list[Statement]]]" = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._write_loop, name="rundb-writer", daemon=True)
+        self.thread.start()
 
     def handle(self, event: object) -> None:
-        if isinstance(event, RunStarted):
-            self._run_started(event)
-            self._event("run_started", None, {"argv": list(event.argv)})
-        elif isinstance(event, Decision):
-            self._event("decision", event.step, {"text": event.text})
-        elif isinstance(event, ContextCommitted):
-            self._event("context_committed", event.step, {"attempt": event.attempt, "keys": list(event.keys),
-                                                          "conflicts": list(event.conflicts), "head": event.head})
-        elif isinstance(event, StepStarted):
-            self.db.conn.execute(
-                "UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
-                "WHERE run_id = ? AND name = ?",
-                (StepStatus.RUNNING.value, event.started, event.attempt, event.log_path, self.run_id, event.step))
-            self.db.conn.execute("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
-                                 (self.run_id, event.step, event.attempt, event.pid, event.started))
-            self._event("step_started", event.step, {"attempt": event.attempt, "pid": event.pid})
-        elif isinstance(event, AttemptFinished):
-            o = event.outcome
-            self.db.conn.execute(
-                "UPDATE attempts SET duration = ?, cpu = ?, max_rss = ?, exit_code = ?, signal = ?, reason = ? "
-                "WHERE run_id = ? AND step = ? AND attempt = ?",
-                (o.duration, o.cpu, o.max_rss, o.exit_code, o.signal, o.reason, self.run_id, event.step, event.attempt))
-            self._event("attempt_finished", event.step, {"attempt": event.attempt, "ok": o.ok, "reason": o.reason,
-                                                         "retry_in": event.retry_in})
-        elif isinstance(event, StepFinished):
-            r = event.result
-            self.db.conn.execute(
-                "UPDATE steps SET status = ?, attempts = ?, started = ?, ended = ?, duration = ?, cpu = ?, max_rss = ?, "
-                "exit_code = ?, reason = ?, log_path = ?, tolerated = ?, reused_from = ?, metadata = ? "
-                "WHERE run_id = ? AND name = ?",
-                (r.status.value, r.attempts, r.started, r.ended, r.duration, r.cpu, r.max_rss, r.exit_code, r.reason,
-                 r.log_path, int(r.tolerated), r.reused_from, json.dumps(r.metadata) if r.metadata else None,
-                 self.run_id, r.name))
-            self._event("step_finished", r.name, {"status": r.status.value, "reason": r.reason})
-        elif isinstance(event, RunFinished):
-            self.db.conn.execute("UPDATE runs SET ended = ?, duration = ?, verdict = ? WHERE id = ?",
-                                 (event.ended, event.duration, event.verdict.value, event.run_id))
-            self._event("run_finished", None, {"verdict": event.verdict.value, "conflicts": list(event.conflicts)})
+        statements = self._statements(event)
+        if statements:
+            self.queue.put(statements)
 
-    def _run_started(self, e: RunStarted) -> None:
-        self.run_id = e.run_id
+    def _event(self, kind: str, step: Optional[str], detail: dict[str, Any]) -> Statement:
+        return ("INSERT INTO events(run_id, ts, kind, step, detail) VALUES (?,?,?,?,?)",
+                (self.run_id, utc_stamp(), kind, step, json.dumps(detail, default=str)))
+
+    def _statements(self, event: object) -> list[Statement]:
+        if isinstance(event, RunStarted):
+            self.run_id = event.run_id
+            return [*self._run_started(event), self._event("run_started", None, {"argv": list(event.argv)})]
+        if isinstance(event, Decision):
+            return [self._event("decision", event.step, {"text": event.text})]
+        if isinstance(event, ContextCommitted):
+            return [self._event("context_committed", event.step, {
+                "attempt": event.attempt, "keys": list(event.keys), "conflicts": list(event.conflicts),
+                "head": event.head})]
+        if isinstance(event, StepStarted):
+            return [("UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
+                     "WHERE run_id = ? AND name = ?",
+                     (StepStatus.RUNNING.value, event.started, event.attempt, event.log_path, self.run_id, event.step)),
+                    ("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
+                     (self.run_id, event.step, event.attempt, event.pid, event.started)),
+                    self._event("step_started", event.step, {"attempt": event.attempt, "pid": event.pid})]
+        if isinstance(event, AttemptFinished):
+            o = event.outcome
+            return [("UPDATE attempts SET duration = ?, cpu = ?, max_rss = ?, exit_code = ?, signal = ?, reason = ? "
+                     "WHERE run_id = ? AND step = ? AND attempt = ?",
+                     (o.duration, o.cpu, o.max_rss, o.exit_code, o.signal, o.reason, self.run_id, event.step,
+                      event.attempt)),
+                    self._event("attempt_finished", event.step, {"attempt": event.attempt, "ok": o.ok,
+                                                                 "reason": o.reason, "retry_in": event.retry_in})]
+        if isinstance(event, StepFinished):
+            r = event.result
+            return [("UPDATE steps SET status = ?, attempts = ?, started = ?, ended = ?, duration = ?, cpu = ?, "
+                     "max_rss = ?, exit_code = ?, reason = ?, log_path = ?, tolerated = ?, reused_from = ?, "
+                     "metadata = ? WHERE run_id = ? AND name = ?",
+                     (r.status.value, r.attempts, r.started, r.ended, r.duration, r.cpu, r.max_rss, r.exit_code,
+                      r.reason, r.log_path, int(r.tolerated), r.reused_from,
+                      json.dumps(r.metadata) if r.metadata else None, self.run_id, r.name)),
+                    self._event("step_finished", r.name, {"status": r.status.value, "reason": r.reason})]
+        if isinstance(event, RunFinished):
+            return [("UPDATE runs SET ended = ?, duration = ?, verdict = ? WHERE id = ?",
+                     (event.ended, event.duration, event.verdict.value, event.run_id)),
+                    self._event("run_finished", None, {"verdict": event.verdict.value,
+                                                       "conflicts": list(event.conflicts)})]
+        return []
+
+    def _run_started(self, e: RunStarted) -> list[Statement]:
         recipe, plan, meta = e.recipe, e.plan, e.recipe.test_meta
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT INTO runs(id, recipe_path, recipe_name, recipe_sha256, recipe_text, test_id, tester, description, "
-            "test_meta, host, user, pid, argv, mode, slots, started, verdict, parent_run, log_prefix, ctx_path) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (e.run_id, str(recipe.path), recipe.slug, recipe.sha256, recipe.text, meta.get("test_id"),
-             meta.get("tester"), meta.get("description"), json.dumps(meta), socket.gethostname(), _user(), os.getpid(),
-             json.dumps(list(e.argv)), recipe.mode, recipe.max_parallel, e.started, "running", plan.base_run,
-             e.log_prefix, e.ctx_path))
-        conn.executemany(
-            "INSERT INTO steps(run_id, name, position, idx, status) VALUES (?,?,?,?,?)",
-            [(e.run_id, name, pos, recipe.by_name[name].idx, StepStatus.PENDING.value)
-             for pos, name in enumerate(plan.order)])
-        conn.execute("COMMIT")
+        run = ("INSERT INTO runs(id, recipe_path, recipe_name, recipe_sha256, recipe_text, test_id, tester, "
+               "description, test_meta, host, user, pid, argv, mode, slots, started, verdict, parent_run, log_prefix, "
+               "ctx_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               (e.run_id, str(recipe.path), recipe.slug, recipe.sha256, recipe.text, meta.get("test_id"),
+                meta.get("tester"), meta.get("description"), json.dumps(meta), socket.gethostname(), _user(),
+                os.getpid(), json.dumps(list(e.argv)), recipe.mode, recipe.max_parallel, e.started, "running",
+                plan.base_run, e.log_prefix, e.ctx_path))
+        steps = [("INSERT INTO steps(run_id, name, position, idx, status) VALUES (?,?,?,?,?)",
+                  (e.run_id, name, pos, recipe.by_name[name].idx, StepStatus.PENDING.value))
+                 for pos, name in enumerate(plan.order)]
+        return [run, *steps]
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _write_loop(self) -> None:
+        conn = sqlite3.connect(str(self.db.path), timeout=30, isolation_level=None)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            while True:
+                batch = [self.queue.get()]
+                while not self.queue.empty() and len(batch) < 1000:
+                    batch.append(self.queue.get())
+                stop = _STOP in batch
+                self._commit(conn, [s for item in batch if item is not _STOP for s in item])
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, statements: list[Statement]) -> None:
+        if not statements or self.error:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # disk full, locked for too long: say it once, keep the run going
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.error = f"the run database {self.db.path} stopped recording: {exc}"
+            print(f"warning: {self.error}", file=sys.stderr)
 
     def close(self) -> None:
+        self.queue.put(_STOP)
+        self.thread.join()
         self.db.close()
 
 
