@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list the steps with their descriptions and exit")
     parser.add_argument("--validate", action="store_true", help="check the recipe and exit (0 valid, 2 invalid)")
     parser.add_argument("--parallel", type=int, metavar="N", help="run in parallel mode with N slots")
+    parser.add_argument("--executor", choices=("local", "dask"),
+                        help="where steps run: local processes (default) or a Dask cluster")
+    parser.add_argument("--scheduler", metavar="ADDR",
+                        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --executor dask; "
+                             "without it, dask starts a local cluster for the run)")
     parser.add_argument("--debug", action="store_true", help="stamp every captured output line with UTC time and stream")
     parser.add_argument("--workdir", type=Path, metavar="DIR",
                         help="folder for Data/, Logs/ and steps' cwd (default: orchestrator/, or $ORCH_WORKDIR)")
@@ -73,7 +78,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         recipe=args.recipe,
         selection=Selection(only=args.only, skip=tuple(args.skip), resume_from=args.resume_from),
         base_run_id=args.run_id, dry_run=args.dry_run or args.list or args.validate, parallel=args.parallel,
-        debug=args.debug, workdir=args.workdir, argv=tuple(argv))
+        debug=args.debug, workdir=args.workdir, executor=args.executor, scheduler=args.scheduler,
+        argv=tuple(argv))
     if args.list or args.validate or args.dry_run:
         result = run.execute(options)
         recipe = result.plan.recipe

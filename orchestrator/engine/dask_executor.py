@@ -21,22 +21,21 @@ dask/distributed are imported only when a DaskExecutor is created: the local pat
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import selectors
-import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from .errors import UserError
 from .events import AttemptOutcome
 from .process import KILL_GRACE, Invocation
-from .worker import ABORTED, end_orphan, run_attempt
+from .worker import ABORTED, end_orphan, read_marker, run_attempt
 
 Finished = list[tuple[Invocation, AttemptOutcome]]
 
@@ -59,14 +58,12 @@ class _Needs:
     units: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, capacities: Mapping[str, int], step_resources: Mapping[str, Mapping[str, int]]) -> "_Needs":
+    def of(cls, step_resources: Mapping[str, Mapping[str, int]]) -> "_Needs":
         needs = cls()
         for step, resources in step_resources.items():
             for name, units in resources.items():
                 if units > needs.units.get(name, (0, ""))[0]:
                     needs.units[name] = (units, step)
-        for name in capacities:
-            needs.units.setdefault(name, (1, "(declared under execution: resources)"))
         return needs
 
 
@@ -92,8 +89,10 @@ class DaskExecutor:
         self._cancelled: dict[str, AttemptOutcome] = {}  # key -> outcome to report when its cancellation lands
         self._abort_reason: Optional[str] = None
         self._lost_check_at: Optional[float] = None
+        self._context_problem: Optional[str] = None  # checked at the first submit, when the context exists
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._added = threading.Event()
+        self._post_lock = threading.Lock()
         self._stopping = False
         self._closed = False
         self._note_r, self._note_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -113,7 +112,7 @@ class DaskExecutor:
             self.client.subscribe_topic(self._topic, self._on_topic)
             self.client.subscribe_topic("all", self._on_cluster_event)
             self._workers = self._wait_for_workers(connect_timeout)
-            self._check_resources(_Needs.of(capacities, self.step_resources))
+            self._check_resources(_Needs.of(self.step_resources))
             self._probe_workers()
             self._completed = distributed.as_completed(loop=self.client.loop, with_results=True, raise_errors=False)
             self._thread = threading.Thread(target=self._collect, name=f"dask-collect-{run_id}", daemon=True)
@@ -124,9 +123,13 @@ class DaskExecutor:
 
     @classmethod
     def for_recipe(cls, scheduler: Optional[str], run_id: str, run_dir: Path, recipe: Any,
-                   on_start: Optional[Callable[[Invocation, int], None]] = None, **kwargs: Any) -> "DaskExecutor":
-        """The executor for a loaded Recipe: its declared capacities and each step's resources."""
-        steps = {s.name: dict(s.policy.resources) for s in recipe.steps if s.policy.resources}
+                   on_start: Optional[Callable[[Invocation, int], None]] = None,
+                   selected: Optional[Iterable[str]] = None, **kwargs: Any) -> "DaskExecutor":
+        """The executor for a loaded Recipe: its declared capacities, and the resources of each step that will
+        run (`selected`, e.g. plan.selected; default all), which the cluster is checked against."""
+        chosen = set(selected) if selected is not None else None
+        steps = {s.name: dict(s.policy.resources) for s in recipe.steps
+                 if s.policy.resources and (chosen is None or s.name in chosen)}
         return cls(scheduler, run_id, run_dir, dict(recipe.resources), steps, on_start, **kwargs)
 
     # ------------------------------------------------------------------ connecting and checking the cluster
@@ -135,13 +138,16 @@ class DaskExecutor:
                  timeout: float) -> Any:
         Client = self._distributed.Client
         if scheduler is None:
-            with _sigint_ignored():  # a terminal's Ctrl-C reaches the whole group: workers must outlive it
+            import dask
+
+            # The workers preload engine.worker, whose dask_setup makes them ignore the Ctrl-C a terminal sends to
+            # the whole process group (the runner ends the steps). The statistical profiler samples every worker
+            # thread each 10 ms: useless for tasks that wait on a process.
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
                 self.cluster = self._distributed.LocalCluster(
                     n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                    resources=dict(capacities) or None)
-            client = Client(self.cluster, set_as_default=False)
-            client.run(_quiet_sigint)  # steps started by the workers get the default SIGINT back
-            return client
+                    resources=dict(capacities) or None, preload=["engine.worker"])
+            return Client(self.cluster, set_as_default=False)
         try:
             return Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -188,7 +194,11 @@ class DaskExecutor:
             import importlib.util
             import os as _os
 
-            return _os.path.exists(path), importlib.util.find_spec("engine.worker") is not None
+            try:
+                imports = importlib.util.find_spec("engine.worker") is not None
+            except ImportError:  # no "engine" package at all
+                imports = False
+            return _os.path.exists(path), imports
 
         try:
             seen = self.client.run(look, str(probe))
@@ -203,6 +213,17 @@ class DaskExecutor:
                 raise UserError(f"Dask worker {worker} does not see {self.run_dir}: the work folder (Data/, Logs/) "
                                 "must be on a shared filesystem mounted at the same path on every worker")
 
+    def _probe_context(self, ctx_db: Optional[str]) -> str:
+        """Steps read the run's context from its SQLite file: every worker must see it ("" when they do)."""
+        if not ctx_db:
+            return ""
+        blind = sorted(w for w, sees in self.client.run(os.path.exists, ctx_db).items() if not sees)
+        if not blind:
+            return ""
+        hint = (" (store_on_ram.txt keeps it in /dev/shm of the runner's machine: set it to false)"
+                if ctx_db.startswith("/dev/shm/") else " (it must be on the shared filesystem)")
+        return f"Dask worker(s) {', '.join(blind)} cannot see the run's context {ctx_db}{hint}"
+
     # ------------------------------------------------------------------ the Executor interface
 
     @property
@@ -214,7 +235,11 @@ class DaskExecutor:
 
     def submit(self, inv: Invocation) -> Optional[AttemptOutcome]:
         """Queue the attempt on the cluster. An outcome at once if no worker could ever run it."""
-        resources = self.step_resources.get(inv.step)
+        if self._context_problem is None:
+            self._context_problem = self._probe_context(inv.env.get("ORCH_CTX_DB"))
+        if self._context_problem:
+            return AttemptOutcome(exit_code=None, reason=f"not started: {self._context_problem}")
+        resources = getattr(inv, "resources", None) or self.step_resources.get(inv.step)
         if not self._satisfiable(resources or {}):
             return AttemptOutcome(exit_code=None, reason=f"not started: {self._unavailable_text(resources or {})}")
         key = self._key(inv.step, inv.attempt)
@@ -262,6 +287,8 @@ class DaskExecutor:
                 deadline = time.monotonic() + KILL_GRACE + 5
                 while (self._tasks or self._live_on_workers()) and time.monotonic() < deadline:
                     self.wait(0.5)
+        except Exception as exc:  # noqa: BLE001 - a broken connection must not stop the clean-up
+            print(f"warning: Dask executor: ending the remaining tasks failed: {_describe(exc)}", file=sys.stderr)
         finally:
             self._shutdown()
 
@@ -291,10 +318,13 @@ class DaskExecutor:
 
     def _post(self, item: tuple[Any, ...]) -> None:
         self._queue.put(item)
-        try:
-            os.write(self._note_w, b"\0")
-        except (BlockingIOError, OSError):  # full: the main thread has a wake-up pending anyway; closed: shutting down
-            pass
+        with self._post_lock:  # never write to the fd number after close() gave it back (it may be reused)
+            if self._closed:
+                return
+            try:
+                os.write(self._note_w, b"\0")
+            except BlockingIOError:  # full: the main thread has a wake-up pending anyway
+                pass
 
     def _drain(self) -> Finished:
         finished: Finished = []
@@ -339,11 +369,13 @@ class DaskExecutor:
         task = self._tasks.pop(key, None)
         if task is None:
             return None
-        if future.status == "finished":
+        if future.status == "finished" and isinstance(result, dict):
             outcome = self._finished(task, key, result)
+        elif key in self._cancelled:  # cancelled by us: the outcome was decided then
+            outcome = self._cancelled.pop(key)
         elif future.status == "cancelled":
-            outcome = self._cancelled.pop(key, None) or AttemptOutcome(
-                exit_code=None, reason=f"worker lost: Dask cancelled the task ({_describe(result)})")
+            outcome = AttemptOutcome(exit_code=None,  # e.g. the connection to the scheduler was lost
+                                     reason=f"worker lost: Dask cancelled the task ({_describe(result)})")
         else:
             self._live.pop(key, None)
             outcome = AttemptOutcome(exit_code=None, reason=_error_reason(result) + self._end_orphan(task))
@@ -417,11 +449,7 @@ class DaskExecutor:
         """A step whose worker died keeps running in its own session: end it if it runs on this host."""
         if not task.started:
             return ""
-        try:
-            record = json.loads(self._marker(task.inv).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return ""
-        return end_orphan(record)
+        return end_orphan(read_marker(self._marker(task.inv)))
 
     # ------------------------------------------------------------------ shutting down
 
@@ -442,9 +470,10 @@ class DaskExecutor:
                 with contextlib.suppress(Exception):
                     closing.close(timeout=10)
         self.selector.close()
-        for fd in (self._note_r, self._note_w, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._post_lock:
+            for fd in (self._note_r, self._note_w, self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _marker(self, inv: Invocation) -> Path:
         return self.attempts_dir / f"{inv.step}.{inv.attempt}.started"
@@ -477,28 +506,3 @@ def _error_reason(result: Any) -> str:
     if text.split(":")[0] in LOST_ERRORS:
         return f"worker lost: {text}"
     return f"worker error: {text}"
-
-
-def _quiet_sigint() -> None:
-    """Run on each LocalCluster worker (main thread): Ctrl-C is the runner's business; a Python handler instead
-    of SIG_IGN so that the step processes the worker starts get the default SIGINT back at exec."""
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, _ignore_signal)
-
-
-def _ignore_signal(_signum: int, _frame: Any) -> None:
-    pass
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored while LocalCluster spawns its workers (ignored signals stay ignored across exec)."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: nothing to protect against here
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -14,7 +14,8 @@ Finished = list[tuple[Invocation, AttemptOutcome]]
 
 
 class Executor(Protocol):
-    def submit(self, inv: Invocation) -> None: ...
+    def submit(self, inv: Invocation) -> Optional[AttemptOutcome]:
+        """Start an attempt; an outcome at once when it could not even start."""
 
     def wait(self, timeout: Optional[float]) -> Finished:
         """Block until an attempt ends, a signal arrives, or timeout; return the attempts that ended."""

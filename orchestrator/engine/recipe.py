@@ -136,7 +136,8 @@ class Execution(_Strict):
     mode: Literal["serial", "parallel"] = "serial"
     max_parallel: Optional[int] = Field(default=None, ge=1)
     resources: dict[str, int] = {}
-    executor: Literal["local"] = "local"
+    executor: Literal["local", "dask"] = "local"
+    scheduler: Optional[str] = Field(default=None, pattern=r"^(tcp|tls|inproc|ws|wss)://\S+$")
 
     @field_validator("resources")
     @classmethod
@@ -217,6 +218,8 @@ class Recipe:
     steps: tuple[Step, ...]
     secrets: tuple[str, ...] = ()  # environment variables every step gets, masked in everything written
     hooks: tuple[Hook, ...] = ()
+    executor: str = "local"  # local | dask
+    scheduler: Optional[str] = None  # a Dask scheduler address; None with dask: a LocalCluster for the run
 
     @property
     def slug(self) -> str:
@@ -583,6 +586,7 @@ def load_recipe(path: Path, base_dirs: tuple[Path, ...]) -> Recipe:
         max_parallel=model.execution.max_parallel or (os.cpu_count() or 1),
         resources=dict(model.execution.resources),
         steps=frozen_steps, secrets=tuple(model.secrets),
+        executor=model.execution.executor, scheduler=model.execution.scheduler,
         hooks=tuple(Hook(event=event, type=h.type, cmd=scripts.get(f"{event}[{i}]"), module=h.module,
                          function=h.function, flags=dict(h.args or h.params or {}), timeout=float(h.timeout),
                          env=dict(h.env))

@@ -47,6 +47,8 @@ class RunOptions:
     parallel: Optional[int] = None
     debug: bool = False
     workdir: Optional[Path] = None
+    executor: Optional[str] = None  # local | dask; None: the recipe's execution.executor
+    scheduler: Optional[str] = None  # a Dask scheduler address (implies dask)
     argv: tuple[str, ...] = ()
     subscribers: tuple[Any, ...] = ()  # extra event subscribers (console, tests)
 
@@ -109,8 +111,8 @@ class Run:
         self.db = db
         self.bus = EventBus([RunRecorder(db), RunnerLog(paths.logs), *options.subscribers])
         self.masker = Masker(())
-        self.executor = executor or LocalExecutor(on_start=self._on_start)
         self.run_dir = paths.runs / self.run_id
+        self.executor = executor or self._make_executor()
         self.journal_dir = self.run_dir / "journal"
         self.on_ram = paths.store_on_ram()
         self.results: dict[str, StepResult] = {}
@@ -126,6 +128,16 @@ class Run:
         self.failed = False
 
     # ------------------------------------------------------------------ set-up
+
+    def _make_executor(self) -> Executor:
+        """The local executor, or a Dask one (imported only then: distributed costs ~0.5 s to import)."""
+        scheduler = self.options.scheduler or self.recipe.scheduler
+        if (self.options.executor or ("dask" if self.options.scheduler else self.recipe.executor)) != "dask":
+            return LocalExecutor(on_start=self._on_start)
+        from .dask_executor import DaskExecutor
+
+        return DaskExecutor.for_recipe(scheduler, self.run_id, self.run_dir, self.recipe, on_start=self._on_start,
+                                       selected=self.plan.selected)
 
     def _prepare(self) -> None:
         names = set(self.recipe.secrets).union(*(s.secrets for s in self.recipe.steps))
@@ -357,7 +369,8 @@ class Run:
         step = step or self.recipe.by_name[inv.step]  # type: ignore[union-attr]
         attempt = self.attempts[step.name]
         journal = self._journal(step.name, attempt)
-        entries = read_journal(Path(journal)) if os.path.exists(journal) else []
+        shipped = getattr(self.executor, "journals", {}).pop((step.name, attempt), None)  # from a remote worker
+        entries = shipped if shipped is not None else read_journal(Path(journal)) if os.path.exists(journal) else []
         if self.masker and entries:  # nothing a step wrote keeps a secret: not the context, not its journal
             entries = [self._masked_entry(e) for e in entries]
             os.unlink(journal)

@@ -54,6 +54,20 @@ def run_attempt(inv: Invocation, marker: str, abort_event: str, kill_event: str,
     return supervise(inv, Path(marker), stop, notify, where)
 
 
+def dask_setup(worker: Any) -> None:
+    """Preload hook (`preload=["engine.worker"]`, as the executor's LocalCluster does): a Ctrl-C in the terminal
+    reaches the whole process group, workers included; the runner ends the steps, so the worker ignores it. A
+    Python handler rather than SIG_IGN, so the step processes a worker starts get the default SIGINT back."""
+    try:
+        signal.signal(signal.SIGINT, _ignore)
+    except ValueError:  # not the main thread: nothing to do
+        pass
+
+
+def _ignore(_signum: int, _frame: Any) -> None:
+    pass
+
+
 def supervise(inv: Invocation, marker: Path, stop: Stop, notify: Notify, where: dict[str, Any],
               poll: float = POLL) -> dict[str, Any]:
     """Run the attempt unless it already ran (at-least-once delivery), watching `stop` every `poll` s."""
@@ -71,7 +85,7 @@ def supervise(inv: Invocation, marker: Path, stop: Stop, notify: Notify, where: 
 
     def on_start(_inv: Invocation, pid: int) -> None:
         started["pid"] = pid
-        record_pid(marker, where, pid)
+        record_pid(marker, pid)
         notify("start", pid=pid)
 
     local = LocalExecutor(on_start=on_start)
@@ -114,21 +128,31 @@ def claim(marker: Path, where: dict[str, Any]) -> Optional[dict[str, Any]]:
     try:
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     except FileExistsError:
-        try:
-            return dict(json.loads(marker.read_text(encoding="utf-8") or "{}"))
-        except (OSError, ValueError):
-            return {}
+        return read_marker(marker)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({**where, "claimed": utc_stamp()}, fh)
     return None
 
 
-def record_pid(marker: Path, where: dict[str, Any], pid: int) -> None:
-    """Add the step's pid and start time to the marker, so a re-run on the same host can end an orphan."""
-    record = {**where, "claimed": utc_stamp(), "pid": pid, "create_time": _create_time(pid)}
-    tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, marker)
+def record_pid(marker: Path, pid: int) -> None:
+    """Append the step's pid and start time to the marker, so a re-run on the same host can end an orphan."""
+    with open(marker, "a", encoding="utf-8") as fh:
+        fh.write("\n" + json.dumps({"pid": pid, "start_ticks": _start_ticks(pid)}))
+
+
+def read_marker(marker: Path) -> dict[str, Any]:
+    """The marker's records merged (claim, then pid); a torn last line is ignored."""
+    record: dict[str, Any] = {}
+    try:
+        text = marker.read_text(encoding="utf-8")
+    except OSError:
+        return record
+    for line in text.splitlines():
+        try:
+            record.update(json.loads(line))
+        except ValueError:
+            pass
+    return record
 
 
 def end_orphan(earlier: dict[str, Any]) -> str:
@@ -138,7 +162,7 @@ def end_orphan(earlier: dict[str, Any]) -> str:
         return ""
     if host != socket.gethostname():
         return f" (its process tree may still run on host {host}, pid {pid})"
-    if earlier.get("create_time") is None or _create_time(pid) != earlier["create_time"]:
+    if earlier.get("start_ticks") is None or _start_ticks(pid) != earlier["start_ticks"]:
         return ""  # gone, or the pid was reused by another process
     try:
         import psutil
@@ -158,12 +182,12 @@ def end_orphan(earlier: dict[str, Any]) -> str:
     return f" (its process tree, pid {pid} on {host}, was ended)"
 
 
-def _create_time(pid: int) -> Optional[float]:
+def _start_ticks(pid: int) -> Optional[int]:
+    """When the process started, in clock ticks since boot (/proc/PID/stat field 22): with the pid, its identity."""
     try:
-        import psutil
-
-        return float(psutil.Process(pid).create_time())
-    except Exception:  # noqa: BLE001 - no such process
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
         return None
 
 
@@ -185,5 +209,9 @@ def _result(outcome: AttemptOutcome, journal: list[dict[str, Any]], where: dict[
 
 
 def _append(path: str, line: str) -> None:
-    with open(path, "ab") as fh:
-        fh.write(line.encode())
+    """A line of the executor's own in the step log; a log that cannot be written is reported by the step's start."""
+    try:
+        with open(path, "ab") as fh:
+            fh.write(line.encode())
+    except OSError:
+        pass
