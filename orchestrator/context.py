@@ -184,6 +184,8 @@ class ContextStore:
                     latest = self._latest(key, None)
                     if latest and latest[2] > snapshot and latest[3] not in (who, RUNNER):
                         conflicts.append(key)
+                if write["op"] not in ("set", "delete"):
+                    raise ContextError(f"journal entry for {key!r} has unknown op {write['op']!r}")
                 value = None if write["op"] == "delete" else write["value_json"]
                 cur.execute("INSERT INTO changes(key, op, value, who, attempt, ts, run_id) VALUES (?,?,?,?,?,?,?)",
                             (key, write["op"], value, who, attempt, write.get("ts") or utc_now(), run_id))

@@ -15,8 +15,11 @@ from .events import AttemptOutcome
 from .secrets import Masker
 
 KILL_GRACE = float(os.environ.get("ORCH_KILL_GRACE", "5"))
-LINE_LIMIT = 64 * 1024
-FIRST_SAMPLE = 0.05  # seconds after start of the first memory sample of a step's process tree  # a longer line is written in pieces so memory stays bounded
+LINE_LIMIT = 64 * 1024  # a longer line is written in pieces so memory stays bounded
+READ_SIZE = 1 << 20  # piped output is read in chunks this large
+FIRST_SAMPLE = 0.05  # seconds after start of the first memory sample of a step's process tree
+PAGE = os.sysconf("SC_PAGE_SIZE")
+_DEVNULL = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every step's stdin, shared
 
 
 utc_stamp = utc_now  # one clock format for logs, events and the context
@@ -90,6 +93,39 @@ SIGNAL_HINTS = {signal.SIGXFSZ: " (file size limit reached: disk quota or ulimit
                 signal.SIGXCPU: " (CPU time limit reached)", signal.SIGPIPE: " (wrote to a closed pipe)"}
 
 
+def _tree(root: int) -> list[int]:
+    """root and all its descendants, from /proc/PID/task/TID/children (children that left the session too)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children", "rb") as fh:
+                    todo.extend(int(child) for child in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def start_ticks(pid: int) -> Optional[int]:
+    """A process's start time in clock ticks since boot (/proc/PID/stat field 22): with the pid, an identity
+    that a later process reusing the pid cannot have."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name + SIGNAL_HINTS.get(number, "")
@@ -109,33 +145,41 @@ class _LineWriter:
     def __init__(self, log_fd: int, stream: str, stamp: bool, masker: Optional[Masker]) -> None:
         self.log_fd, self.stream, self.stamp, self.masker = log_fd, stream, stamp, masker
         self.partial = b""
+        self.at_line_start = True
         self.error: Optional[str] = None
 
     def feed(self, data: bytes) -> None:
-        lines = (self.partial + data).split(b"\n")
-        self.partial = lines.pop()
-        tail = b""
-        if len(self.partial) > LINE_LIMIT:
-            keep = self.masker.longest if self.masker else 0
-            cut = len(self.partial) - keep
-            tail, self.partial = self.partial[:cut], self.partial[cut:]
-        if lines or tail:
-            self._write(lines, tail)
+        data = self.partial + data
+        end = data.rfind(b"\n") + 1  # complete lines end here; the rest waits for its newline
+        self.partial = data[end:]
+        complete = data[:end]
+        if len(self.partial) > LINE_LIMIT:  # an endless line: write it in pieces, keep a tail for masking
+            cut = len(self.partial) - (self.masker.longest if self.masker else 0)
+            complete += self.partial[:cut]
+            self.partial = self.partial[cut:]
+        if complete:
+            self._write(complete)
 
-    def _write(self, lines: list[bytes], tail: bytes) -> None:
-        prefix = f"{utc_stamp()} {self.stream}| ".encode() if self.stamp else b""
-        out = b"".join(prefix + line + b"\n" for line in lines) + (prefix + tail if tail else b"")
+    def _write(self, chunk: bytes) -> None:
+        """Lines that arrived together share one time stamp: one replace per chunk, not a loop per line."""
         if self.masker:
-            out = self.masker.bytes(out)
+            chunk = self.masker.bytes(chunk)
+        if self.stamp:
+            prefix = f"{utc_stamp()} {self.stream}| ".encode()
+            starts_line = self.at_line_start
+            chunk = (prefix if starts_line else b"") + chunk.replace(b"\n", b"\n" + prefix)
+            if chunk.endswith(prefix):
+                chunk = chunk[: -len(prefix)]
+        self.at_line_start = chunk.endswith(b"\n")
         if self.error is None:
             try:
-                os.write(self.log_fd, out)
+                os.write(self.log_fd, chunk)
             except OSError as exc:  # disk full: the output is lost, the step will say so
                 self.error = f"could not write the step log: {exc.strerror}"
 
     def close(self) -> None:
         if self.partial:
-            self._write([self.partial], b"")
+            self._write(self.partial + b"\n")
             self.partial = b""
 
 
@@ -189,7 +233,7 @@ class StepProcess:
             read_ends, outputs = [r for r, _ in pipes], [w for _, w in pipes]
         try:
             if not inv.limits and os.getcwd() == inv.cwd:
-                actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                actions = [(os.POSIX_SPAWN_DUP2, _DEVNULL, 0),
                            (os.POSIX_SPAWN_DUP2, outputs[0], 1), (os.POSIX_SPAWN_DUP2, outputs[1], 2)]
                 pid = os.posix_spawn(inv.argv[0], list(inv.argv), inv.env, file_actions=actions, setsid=True,
                                      setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
@@ -210,41 +254,29 @@ class StepProcess:
 
     # ------------------------------------------------------------------ resource figures
 
-    def _record_tree(self, tree: list[Any]) -> None:
-        """Write `pid create_time` of every process in the tree when it changes (setsid escapees included), so
-        the next runner can end them if this one dies."""
-        new = [p for p in tree if p.pid not in self._recorded]
+    def _record_tree(self, tree: list[int]) -> None:
+        """Write `pid start_ticks` of every process in the tree when it changes (setsid escapees included), so
+        the next runner can end them if this one dies without hitting a reused pid."""
+        new = [pid for pid in tree if pid not in self._recorded]
         if not self.inv.pid_file or not new:
             return
-        for proc in new:
-            try:
-                self._recorded[proc.pid] = f"{proc.pid} {proc.create_time():.3f}\n"
-            except Exception:  # noqa: BLE001 - gone already
-                pass
+        for pid in new:
+            ticks = start_ticks(pid)
+            if ticks is not None:
+                self._recorded[pid] = f"{pid} {ticks}\n"
         tmp = self.inv.pid_file + ".tmp"
         with open(tmp, "w", encoding="ascii") as fh:
             fh.writelines(self._recorded.values())
         os.replace(tmp, self.inv.pid_file)
 
     def sample(self, now: float) -> None:
-        """Add up the RSS of the whole tree (psutil) and keep the peak. Sampling starts after FIRST_SAMPLE s
-        and backs off to once a second, so short steps cost nothing. (wait4's ru_maxrss cannot be used for
-        memory: a child inherits the runner's own high-water mark across exec.)"""
-        try:
-            import psutil
-
-            root = psutil.Process(self.pid)
-            tree = [root, *root.children(recursive=True)]
-            self._record_tree(tree)
-            total = 0
-            for proc in tree:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak_rss = max(self.peak_rss, total)
-        except Exception:  # noqa: BLE001 - the process may end while we look
-            pass
+        """Add up the RSS of the whole tree and keep the peak. Sampling starts after FIRST_SAMPLE s and backs
+        off to once a second, so short steps cost nothing. The tree is walked through /proc/PID/task/*/children
+        (psutil's children() would scan every process on the machine). wait4's ru_maxrss cannot be used for
+        memory: a child inherits the runner's own high-water mark across exec."""
+        tree = _tree(self.pid)
+        self._record_tree(tree)
+        self.peak_rss = max(self.peak_rss, sum(_rss(pid) for pid in tree))
         self.next_sample = now + min(1.0, max(FIRST_SAMPLE, (now - self.started)))
 
     # ------------------------------------------------------------------ output (debug mode only)
@@ -252,7 +284,7 @@ class StepProcess:
     def read_pipe(self, fd: int, drain: bool = False) -> bool:
         """Copy one chunk into the log. False at end of file (or, when draining, when nothing is left)."""
         try:
-            data = os.read(fd, 1 << 16)
+            data = os.read(fd, READ_SIZE)
         except BlockingIOError:
             return not drain
         if not data:
@@ -268,13 +300,7 @@ class StepProcess:
 
     def _collect_descendants(self) -> None:
         """Remember the whole tree now, including children that left the process group with setsid."""
-        try:
-            import psutil
-
-            found = psutil.Process(self.pid).children(recursive=True)
-            self.descendants = sorted(set(self.descendants) | {p.pid for p in found})
-        except Exception:  # noqa: BLE001 - the process may already be gone
-            pass
+        self.descendants = sorted(set(self.descendants) | set(_tree(self.pid)[1:]))
 
     def _signal_tree(self, sig: int) -> None:
         try:

@@ -20,7 +20,7 @@ from typing import Any, Optional
 from .errors import UserError
 from .events import (AttemptFinished, ContextCommitted, Decision, RunFinished, RunStarted, StepFinished,
                      StepStarted)
-from .process import utc_stamp
+from .process import start_ticks, utc_stamp
 from .status import StepStatus, Verdict
 
 MIGRATIONS: list[str] = [
@@ -113,8 +113,8 @@ class RunDB:
                     pass
             pid_file = self.path.parent / "runs" / run_id / "pids" / f"{step}.{attempt}"
             for line in pid_file.read_text().splitlines() if pid_file.exists() else ():
-                number, created = line.split()
-                if abs((_created(int(number)) or 0) - float(created)) < 0.01:
+                number, ticks = line.split()
+                if start_ticks(int(number)) == int(ticks):
                     try:
                         os.kill(int(number), signal.SIGKILL)
                     except (ProcessLookupError, PermissionError):
