@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # command:debian-package pairs the project needs on the machine
 SYSTEM_PACKAGES := dot:graphviz bats:bats hyperfine:hyperfine
 
-.PHONY: setup system-packages run test test-py test-bats lint bench clean
+.PHONY: setup bytecode system-packages run test test-py test-bats lint bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): requirements.txt
 	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "orchestrator.pth").write_text(str(pathlib.Path("orchestrator").resolve()) + "\n")'
 	touch $(STAMP)
 
+# Byte-compile the orchestrator: every step start imports from it, and some machines set
+# PYTHONDONTWRITEBYTECODE, which would make every process compile it again.
+bytecode: setup
+	@env -u PYTHONDONTWRITEBYTECODE $(PY) -m compileall -q orchestrator >/dev/null
+
 # Install missing system programs with apt-get when root; otherwise say exactly what to install.
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
@@ -32,10 +37,10 @@ system-packages:
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	    else echo "missing system packages; run: sudo apt-get install -y $$missing"; exit 1; fi; fi
 
-run: setup
+run: setup bytecode
 	cd orchestrator && ../$(PY) runner.py --recipe recipes/demo.yaml
 
-test: setup system-packages test-py test-bats
+test: setup bytecode system-packages test-py test-bats
 
 test-py:
 	$(PY) -m pytest
@@ -43,7 +48,7 @@ test-py:
 test-bats:
 	bats --print-output-on-failure tests/bats
 
-bench: setup system-packages
+bench: setup bytecode system-packages
 	$(PY) tests/bench/bench.py
 
 clean:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import sqlite3
@@ -66,7 +65,7 @@ class RunResult:
 def load(options: RunOptions) -> tuple[Paths, Recipe, Plan, RunDB]:
     """Load the recipe and build the plan; raises UserError on bad input."""
     paths = Paths.for_workdir(options.workdir)
-    recipe = load_recipe(paths.recipe(options.recipe), paths.search)
+    recipe = load_recipe(paths.recipe(options.recipe), paths.search, cache_dir=paths.data / ".cache" / "recipes")
     if options.parallel is not None and options.parallel < 1:
         raise UserError(f"--parallel {options.parallel}: give at least 1 slot")
     db = RunDB(paths.db)
@@ -96,7 +95,7 @@ def execute(options: RunOptions) -> RunResult:
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(2).hex()
 
 
 class Run:

@@ -10,7 +10,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import sqlite3
 import sys
 import threading
@@ -83,7 +82,7 @@ class RunDB:
         rows = self.conn.execute("SELECT id, host, pid, started FROM runs WHERE verdict = ?",
                                  (Verdict.RUNNING.value,)).fetchall()
         crashed = [run_id for run_id, host, pid, started in rows
-                   if host == socket.gethostname() and not _runner_alive(pid, started)]
+                   if host == os.uname().nodename and not _runner_alive(pid, started)]
         now = utc_stamp()
         for run_id in crashed:
             self._end_orphans(run_id)
@@ -218,7 +217,7 @@ class RunRecorder:
                "description, test_meta, host, user, pid, argv, mode, slots, started, verdict, parent_run, log_prefix, "
                "ctx_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                (e.run_id, str(recipe.path), recipe.slug, recipe.sha256, recipe.text, meta.get("test_id"),
-                meta.get("tester"), meta.get("description"), json.dumps(meta), socket.gethostname(), _user(),
+                meta.get("tester"), meta.get("description"), json.dumps(meta), os.uname().nodename, _user(),
                 os.getpid(), json.dumps(list(e.argv)), recipe.mode, recipe.max_parallel, e.started, "running",
                 plan.base_run, e.log_prefix, e.ctx_path))
         steps = [("INSERT INTO steps(run_id, name, position, idx, status) VALUES (?,?,?,?,?)",

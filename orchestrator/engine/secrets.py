@@ -9,7 +9,6 @@ import json
 import os
 import re
 from typing import Any, Iterable
-from urllib.parse import quote, quote_plus
 
 from .errors import UserError
 
@@ -55,6 +54,8 @@ class Masker:
     """Replaces every known form of every secret by ***."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
+        from urllib.parse import quote, quote_plus  # only runs with secrets pay for it
+
         forms: set[bytes] = set()
         for secret in secrets:
             raw = secret.encode()
