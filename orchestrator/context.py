@@ -44,10 +44,13 @@ import os
 import sys
 import time
 from collections.abc import Iterator, MutableMapping
-from pathlib import Path
-from typing import Any, Optional
 
-HOME = Path(__file__).resolve().parent
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pathlib and typing cost milliseconds at every step start: only for annotations here
+    from pathlib import Path
+    from typing import Any, Optional
+
+HOME = os.path.dirname(os.path.realpath(__file__))
 RUNNER = "runner"
 CLI = "cli"
 
@@ -122,8 +125,8 @@ class ContextStore:
     def __init__(self, path: Path | str, durable: bool = True) -> None:
         import sqlite3
 
-        self.path = Path(path)
-        self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        self.path = str(path)
+        self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
         self.conn.executescript(_SCHEMA)
@@ -290,6 +293,8 @@ class FileContext(MemoryContext):
     """A standalone JSON context file (a plain JSON object); history goes to FILE.history.jsonl beside it."""
 
     def __init__(self, path: Path | str, who: str = CLI) -> None:
+        from pathlib import Path
+
         super().__init__(who=who)
         self.path = Path(path)
         self.history_path = self.path.with_name(self.path.name + ".history.jsonl")
@@ -336,15 +341,23 @@ class RunContext(Context):
 
     def __init__(self, db_path: Path | str, snapshot: Optional[int], journal: Optional[Path | str],
                  who: str, attempt: Optional[int] = None, run_id: Optional[str] = None) -> None:
-        self.store = ContextStore(db_path)
+        self.db_path = db_path
+        self._store: Optional[ContextStore] = None
         self.snapshot = snapshot
-        self.journal = Path(journal) if journal else None
+        self.journal = str(journal) if journal else None
         self.who, self.attempt, self.run_id = who, attempt, run_id
         self._own: dict[str, Optional[str]] = {}  # key -> JSON text, None when deleted
         self._own_history: list[dict[str, Any]] = []
-        if self.journal and self.journal.exists():
+        if self.journal and os.path.exists(self.journal):
             for write in read_journal(self.journal):
                 self._apply(write)
+
+    @property
+    def store(self) -> ContextStore:
+        """Opened on first read: a step that only writes (or does nothing) never loads sqlite3."""
+        if self._store is None:
+            self._store = ContextStore(self.db_path)
+        return self._store
 
     def _apply(self, write: dict[str, Any]) -> None:
         self._own_history.append(write)
@@ -434,6 +447,8 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 def work_dir() -> Path:
+    from pathlib import Path
+
     return Path(os.environ.get("ORCH_WORKDIR") or HOME)
 
 
@@ -530,7 +545,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         elif args.command == "export":
             _print_json(ctx.to_dict())
         elif args.command == "import":
-            source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+            if args.file == "-":
+                source = sys.stdin.read()
+            else:
+                with open(args.file, encoding="utf-8") as fh:
+                    source = fh.read()
             data = json.loads(source, parse_constant=_refuse_constant)
             if not isinstance(data, dict):
                 raise ContextError(f"{args.file}: import needs one JSON object, not {type(data).__name__}")

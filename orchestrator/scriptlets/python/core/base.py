@@ -10,8 +10,10 @@ import argparse
 import json
 import os
 import sys
-import traceback
-from typing import Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every step start; annotations are strings here anyway
+    from typing import Any, Optional
 
 from context import Context, ContextError, open_context
 
@@ -112,6 +114,8 @@ class BaseScriptlet:
             print(f"{name}: failed: {exc}", file=sys.stderr)
             return EXIT_FAILED
         except Exception:  # a bug in the scriptlet: the traceback is what its author needs, in the step log
+            import traceback
+
             traceback.print_exc()
             return EXIT_FAILED
         ctx.flush()

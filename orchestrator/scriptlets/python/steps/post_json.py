@@ -37,11 +37,11 @@ Limitations:
 """
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
 if not __package__:  # run by path (python scriptlets/python/steps/x.py): put orchestrator/ on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    sys.path.insert(0, os.path.realpath(__file__).rsplit(os.sep, 4)[0])
 
 import argparse
 import json
