@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -71,9 +72,15 @@ class WorkloadError(Exception):
 # --------------------------------------------------------------------------- processes
 
 
+PYC_ENV: dict[str, str] = {}  # --pyc: a bytecode cache in the bench folder, for both sides alike
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The bench's environment without any run-specific ORCH_*/CTX_* variables (they would redirect the runner)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCH_", "CTX_"))}
+    if PYC_ENV:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update(PYC_ENV)
     env.update(extra)
     return env
 
@@ -85,19 +92,29 @@ def _tail(path: Optional[Path], limit: int = 1500) -> str:
     return text[-limit:]
 
 
-def run_timed(argv: list[str], cwd: Path, env: dict[str, str], out: Optional[Path] = None) -> float:
-    """Wall time of one process (seconds); raises WorkloadError on a non-zero exit."""
+def run_measured(argv: list[str], cwd: Path, env: dict[str, str], out: Optional[Path] = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one process and every descendant it waited for (wait4's rusage: user +
+    system). CPU time is much less sensitive than wall time to other load on the machine. Raises WorkloadError
+    on a non-zero exit."""
     sink = open(out, "wb") if out else subprocess.DEVNULL
     try:
         t0 = time.perf_counter()
-        code = subprocess.call(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                                stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - t0
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
     finally:
         if out:
             sink.close()  # type: ignore[union-attr]
     if code != 0:
         raise WorkloadError(f"{' '.join(argv[:6])} ... exited {code}\n{_tail(out)}")
-    return elapsed
+    return elapsed, usage.ru_utime + usage.ru_stime
+
+
+def run_timed(argv: list[str], cwd: Path, env: dict[str, str], out: Optional[Path] = None) -> float:
+    """Wall time of one process (seconds); raises WorkloadError on a non-zero exit."""
+    return run_measured(argv, cwd, env, out)[0]
 
 
 def _status_kib(pid: int) -> tuple[int, int]:
@@ -216,6 +233,9 @@ class Comparison:
     target: float
     runner: list[float] = field(default_factory=list)
     base: list[float] = field(default_factory=list)
+    inner: list[float] = field(default_factory=list)  # the runner's own "run ... in X s" (its loop, no start-up)
+    runner_cpu: list[float] = field(default_factory=list)  # CPU seconds of the whole process tree
+    base_cpu: list[float] = field(default_factory=list)
 
 
 def comparisons(bench: Path) -> dict[str, Comparison]:
@@ -280,24 +300,30 @@ def fresh_workdir(bench: Path, tag: str) -> Path:
     return wd
 
 
-def run_runner_once(bench: Path, comp: Comparison, recipe: Path) -> float:
+RUN_LINE = re.compile(r"^run \S+ SUCCEEDED in ([0-9.]+)s", re.M)
+
+
+def run_runner_once(bench: Path, comp: Comparison, recipe: Path) -> tuple[float, float, Optional[float]]:
+    """(wall seconds of the whole runner process, CPU seconds of its tree, the run duration it printed)."""
     wd = fresh_workdir(bench, f"{comp.key}-runner")
+    console = bench / f"{comp.key}-console.txt"
     try:
         argv = [PY, str(RUNNER), "--recipe", str(recipe), "--workdir", str(wd), "--plain", *comp.runner_flags]
-        elapsed = run_timed(argv, ROOT, clean_env(), out=bench / f"{comp.key}-console.txt")
+        elapsed, cpu = run_measured(argv, ROOT, clean_env(), out=console)
         check_runner_logs(wd, comp)
-        return elapsed
+        found = RUN_LINE.search(console.read_text(encoding="utf-8", errors="replace"))
+        return elapsed, cpu, float(found.group(1)) if found else None
     finally:
         shutil.rmtree(wd, ignore_errors=True)
 
 
-def run_baseline_once(bench: Path, comp: Comparison) -> float:
+def run_baseline_once(bench: Path, comp: Comparison) -> tuple[float, float]:
     logs = Path(tempfile.mkdtemp(prefix=f"{comp.key}-base-", dir=bench))
     try:
-        elapsed = run_timed(comp.baseline(bench, logs), comp.baseline_cwd(bench), comp.baseline_env,
-                            out=bench / f"{comp.key}-baseline-out.txt")
+        elapsed, cpu = run_measured(comp.baseline(bench, logs), comp.baseline_cwd(bench), comp.baseline_env,
+                                    out=bench / f"{comp.key}-baseline-out.txt")
         check_baseline_logs(logs, comp)
-        return elapsed
+        return elapsed, cpu
     finally:
         shutil.rmtree(logs, ignore_errors=True)
 
@@ -310,19 +336,36 @@ def bench_comparison(bench: Path, comp: Comparison, reps: int) -> dict[str, Any]
     run_runner_once(bench, comp, recipe)
     for rep in range(reps):
         order = ("base", "runner") if rep % 2 == 0 else ("runner", "base")
-        got = {}
+        got: dict[str, float] = {}
         for side in order:
-            got[side] = run_baseline_once(bench, comp) if side == "base" else run_runner_once(bench, comp, recipe)
+            if side == "base":
+                got["base"], cpu = run_baseline_once(bench, comp)
+                comp.base_cpu.append(cpu)
+            else:
+                got["runner"], cpu, inner = run_runner_once(bench, comp, recipe)
+                comp.runner_cpu.append(cpu)
+                if inner is not None:
+                    comp.inner.append(inner)
         comp.base.append(got["base"])
         comp.runner.append(got["runner"])
-        log(f"{comp.key}: rep {rep + 1}/{reps}: baseline {got['base']:.3f} s, runner {got['runner']:.3f} s")
+        log(f"{comp.key}: rep {rep + 1}/{reps}: baseline {got['base']:.3f} s (cpu {comp.base_cpu[-1]:.3f}), "
+            f"runner {got['runner']:.3f} s (cpu {comp.runner_cpu[-1]:.3f})")
     mb, mr = statistics.median(comp.base), statistics.median(comp.runner)
     ovh_ms = (mr - mb) / comp.steps * 1000
     ratio = mr / mb
     value = ovh_ms if comp.target_kind == "ovh" else ratio
+    inner = statistics.median(comp.inner) if len(comp.inner) == reps else None
+    cb, cr = statistics.median(comp.base_cpu), statistics.median(comp.runner_cpu)
+    paired = statistics.median((r - b) / comp.steps * 1000 for r, b in zip(comp.runner, comp.base))
     return dict(kind="comparison", title=comp.title, steps=comp.steps, reps=reps, baseline_cmd=BASELINE_NOTES[comp.key],
                 runner_flags=comp.runner_flags, baseline_s=comp.base, runner_s=comp.runner, median_baseline_s=mb,
                 median_runner_s=mr, ratio=ratio, overhead_ms_per_step=ovh_ms,
+                runner_reported_run_s=comp.inner, median_runner_reported_run_s=inner,
+                loop_overhead_ms_per_step=None if inner is None else (inner - mb) / comp.steps * 1000,
+                noisy=noisy(comp.base) or noisy(comp.runner),
+                baseline_cpu_s=comp.base_cpu, runner_cpu_s=comp.runner_cpu, median_baseline_cpu_s=cb,
+                median_runner_cpu_s=cr, cpu_overhead_ms_per_step=(cr - cb) / comp.steps * 1000,
+                paired_overhead_ms_per_step=paired,
                 target=f"{'overhead' if comp.target_kind == 'ovh' else 'ratio'} <= {comp.target:g}"
                        f"{' ms/step' if comp.target_kind == 'ovh' else 'x'}",
                 target_value=comp.target, target_metric="overhead_ms_per_step" if comp.target_kind == "ovh" else "ratio",
@@ -466,6 +509,11 @@ def log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
+def noisy(values: list[float]) -> bool:
+    """True when the samples spread by more than 30% of their median: the machine was not quiet."""
+    return len(values) > 1 and (max(values) - min(values)) > 0.3 * statistics.median(values)
+
+
 def verdict(ok: Optional[bool]) -> str:
     return "-" if ok is None else ("PASS" if ok else "MISS")
 
@@ -477,51 +525,60 @@ def fmt_s(values: list[float]) -> str:
 def render_table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, ...]] = []
     head = ("workload", "what", "baseline median (min-max)", "runner median (min-max)", "ratio", "ovh ms/step",
-            "target", "result")
-    startup = results.get("startup", {}).get("median_s") if "error" not in results.get("startup", {}) else None
-    notes = []
-    for key in WORKLOADS:
+            "target", "result", "cpu ms/step")
+    notes: list[str] = []
+    errors: list[str] = []
+    for key in (*WORKLOADS, "stream_debug"):
         r = results.get(key)
-        if r is None:
+        if r is None or (key == "stream_debug" and "error" not in r):  # shown as a line under the table
             continue
         if "error" in r:
-            rows.append((key, r.get("title", ""), "", "", "", "", "", "ERROR"))
+            rows.append((key, r.get("title", ""), "", "", "", "", "", "ERROR", ""))
+            errors.append(f"{key}: " + " | ".join(r["error"].strip().splitlines()[:3])[:300])
             continue
         kind = r["kind"]
         if kind == "comparison":
             rows.append((key, r["title"], fmt_s(r["baseline_s"]), fmt_s(r["runner_s"]), f"{r['ratio']:.2f}x",
-                         f"{r['overhead_ms_per_step']:.2f}", r["target"], verdict(r["passed"])))
-            if startup is not None:
-                ex = (r["median_runner_s"] - startup - r["median_baseline_s"]) / r["steps"] * 1000
-                r["overhead_ms_per_step_excl_startup"] = ex
-                notes.append(f"{key}: {ex:.2f} ms/step once the runner's start-up ({startup * 1000:.0f} ms, "
-                             "the 1-step --dry-run median) is taken out")
+                         f"{r['overhead_ms_per_step']:.2f}", r["target"],
+                         verdict(r["passed"]) + (" (noisy)" if r.get("noisy") else ""),
+                         f"{r['cpu_overhead_ms_per_step']:+.2f}"))
+            notes.append(f"{key}: median of the per-repetition differences (paired, cancels drift between pairs): "
+                         f"{r['paired_overhead_ms_per_step']:.2f} ms/step; CPU: runner tree "
+                         f"{r['median_runner_cpu_s']:.2f} s vs baseline tree {r['median_baseline_cpu_s']:.2f} s")
+            if r.get("median_runner_reported_run_s") is not None:
+                inner = r["median_runner_reported_run_s"]
+                notes.append(f"{key}: run loop {inner:.3f} s (the runner's own 'SUCCEEDED in' figure) -> "
+                             f"{r['loop_overhead_ms_per_step']:.2f} ms/step over the baseline; the other "
+                             f"{r['median_runner_s'] - inner:.3f} s of the runner's wall time is interpreter start, "
+                             "imports, recipe load, database set-up and teardown")
         elif kind == "single":
             rows.append((key, r["title"], f"python -c pass: {statistics.median(r['python_floor_s']):.3f} s",
-                         fmt_s(r["samples_s"]), "", "", r["target"], verdict(r["passed"])))
+                         fmt_s(r["samples_s"]), "", "", r["target"], verdict(r["passed"]), ""))
         elif kind == "scale":
-            rows.append((key, r["title"] + " --validate", "", fmt_s(r["validate_s"]), "", "", "(info)", "-"))
+            rows.append((key, r["title"] + " --validate", "", fmt_s(r["validate_s"]), "", "", "(info)", "-", ""))
             rows.append((key, r["title"] + " --dry-run", "", fmt_s(r["dry_run_s"]), "", "", "< 1 s",
-                         verdict(r["passed_time"])))
+                         verdict(r["passed_time"]), ""))
             rows.append((key, "peak RSS (validate / dry-run)", "",
                          f"{r['peak_rss_by_mode']['validate'] / MIB:.1f} / {r['peak_rss_by_mode']['dry_run'] / MIB:.1f} MB",
-                         "", "", "< 100 MB", verdict(r["passed_rss"])))
+                         "", "", "< 100 MB", verdict(r["passed_rss"]), ""))
         elif kind == "rss":
             rows.append((key, r["title"], "", f"{r['peak_rss_bytes'] / MIB:.1f} MB", "", "", r["target"],
-                         verdict(r["passed"])))
+                         verdict(r["passed"]), ""))
         elif kind == "stream":
             rows.append((key, r["title"] + ": time", fmt_s(r["baseline_s"]), fmt_s(r["runner_s"]),
-                         f"{r['ratio']:.2f}x", "", "(info)", "-"))
+                         f"{r['ratio']:.2f}x", "", "(info)", "-", ""))
             rows.append((key, r["title"] + ": runner RSS growth", "",
                          f"{r['rss_growth_bytes'] / MIB:+.1f} MB (peak {max(r['runner_peak_rss_bytes']) / MIB:.1f}"
                          f" vs 1-step {r['reference_peak_rss_bytes'] and max(r['reference_peak_rss_bytes']) / MIB:.1f})",
-                         "", "", r["target"], verdict(r["passed"])))
+                         "", "", r["target"], verdict(r["passed"]), ""))
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
     line = "  ".join("-" * w for w in widths)
     out = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)), line]
     out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    if errors:
+        out += ["", "Errors (the full message is in the JSON and above on stderr):"] + [f"  {e}" for e in errors]
     if notes:
-        out += ["", "Overhead without start-up (information only; the targets use the figure in the table):"]
+        out += ["", "Where the runner's time goes (information only; targets use the whole-process figures above):"]
         out += [f"  {n}" for n in notes]
     return "\n".join(out)
 
@@ -550,6 +607,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
                         help=f"run just these workloads (comma-separated, case-insensitive): {', '.join(WORKLOADS)}")
     parser.add_argument("--reps", type=int, metavar="N", help="repetitions per side for W1-W4 (overrides --quick)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary bench folder (printed) for inspection")
+    parser.add_argument("--pyc", action="store_true",
+                        help="let both sides use a bytecode cache (PYTHONPYCACHEPREFIX in the temporary folder, filled "
+                             "by the warm-ups) even when PYTHONDONTWRITEBYTECODE is set, as on a usual machine")
     parser.add_argument("--no-debug-stream", action="store_true",
                         help="skip the informational `stream --debug` measurement (output piped through the runner)")
     args = parser.parse_args(argv)
@@ -570,9 +630,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not RUNNER.exists():
         print(f"bench: {RUNNER} not found", file=sys.stderr)
         return 2
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        log(f"warning: load average {load:.2f} before starting: something else is using the CPUs; "
+            "expect noisy figures (interleaving keeps the comparison fair, not precise)")
     bench = Path(tempfile.mkdtemp(prefix="orch-bench-"))
     write_script(bench / "step.sh", STEP_SH)
     write_script(bench / "step_logged.sh", STEP_LOGGED_SH)
+    if args.pyc:
+        PYC_ENV["PYTHONPYCACHEPREFIX"] = str(bench / "pycache")
+    elif os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        log("note: PYTHONDONTWRITEBYTECODE is set, so the orchestrator's own modules have no cached bytecode and are "
+            "compiled at every process start (runner and Python steps); --pyc measures with a bytecode cache")
     comps = comparisons(bench)
     results: dict[str, Any] = {}
     t_start = time.perf_counter()
@@ -583,22 +652,26 @@ def main(argv: Optional[list[str]] = None) -> int:
         "rss": lambda: bench_rss(bench, comps),
         "stream": lambda: bench_stream(bench, 2 if args.quick else 3, debug=False),
     }
-    order = ["startup", "W1", "W2", "W3", "W4", "scale", "rss", "stream"]
+    order = ["startup", "W1", "W2", "W3", "W4", "scale", "rss", "stream", "stream_debug"]
+    if "stream" in args.selected and not args.no_debug_stream and not args.quick:
+        jobs["stream_debug"] = lambda: bench_stream(bench, 1, debug=True)  # information only
+        args.selected.append("stream_debug")
     try:
         for key in order:
             if key not in args.selected:
                 continue
             t0 = time.perf_counter()
+            load_before = os.getloadavg()
             try:
                 results[key] = jobs[key]()
-                if key == "stream" and not args.no_debug_stream and not args.quick:
-                    results["stream_debug"] = bench_stream(bench, 1, debug=True)
             except Exception as exc:  # noqa: BLE001 - one workload's failure is reported, the rest still run
                 detail = exc if isinstance(exc, WorkloadError) else traceback.format_exc()
                 log(f"{key}: ERROR: {detail}")
                 results[key] = dict(error=str(detail), title=getattr(comps.get(key), "title", key))
             if key in results:
                 results[key]["bench_seconds"] = time.perf_counter() - t0
+                results[key]["loadavg_before"] = load_before
+                results[key]["loadavg_after"] = os.getloadavg()
     finally:
         if args.keep:
             log(f"kept {bench}")
@@ -608,10 +681,17 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     table_results = dict(results)
     print()
+    pyc = ("bytecode cache on (--pyc)" if args.pyc else "no bytecode cache: PYTHONDONTWRITEBYTECODE is set"
+           if os.environ.get("PYTHONDONTWRITEBYTECODE") else "")
     print(f"Runner vs baseline ({'quick, ' if args.quick else ''}{reps} reps per side for W1-W4, interleaved; "
-          f"medians; {os.cpu_count()} CPUs; bench took {total:.0f} s)")
+          f"medians; {os.cpu_count()} CPUs; {pyc + '; ' if pyc else ''}bench took {total:.0f} s)")
     print()
     print(render_table(table_results))
+    loads = [v["loadavg_before"][0] for v in results.values() if "loadavg_before" in v]
+    if loads and max(loads) > 0.5:
+        print(f"\nNote: the 1-minute load average reached {max(loads):.2f} on {os.cpu_count()} CPUs before some "
+              "workloads: other processes were running, so absolute figures are noisy; rows marked (noisy) "
+              "spread by more than 30% between repetitions.")
     if "stream_debug" in results and "error" not in results["stream_debug"]:
         r = results["stream_debug"]
         print(f"\nInformation: the same 1 GiB with runner --debug (every line stamped by the runner): "
@@ -622,10 +702,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         if key in results:
             print(f"  {key}: {BASELINE_NOTES[key]}")
     print("  ovh ms/step = (median runner - median baseline) / steps; ratio = median runner / median baseline.")
+    print("  cpu ms/step = the same with CPU time (user + system of each side's whole process tree, from wait4):")
+    print("  information only, but far less sensitive than wall time to other load on the machine.")
     print("  Runner times include its interpreter start-up, a fresh Data/ database and the per-step log headers.")
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     payload = dict(when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), argv=sys.argv[1:], quick=args.quick,
+                   bytecode_cache=("bench-local PYTHONPYCACHEPREFIX" if args.pyc else
+                                   "none (PYTHONDONTWRITEBYTECODE set)" if os.environ.get("PYTHONDONTWRITEBYTECODE")
+                                   else "as the environment gives"),
                    reps=reps, selected=args.selected, total_seconds=total, machine=machine(), results=results,
                    baselines={k: v for k, v in BASELINE_NOTES.items() if k in results})
     (RESULTS_DIR / "latest.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -88,6 +88,7 @@ COMMANDS = st.sampled_from(["get", "set", "delete", "keys", "history", "export",
 def test_context_cli_exits_0_1_or_2(tmp_path_factory, monkeypatch, argv) -> None:
     base = tmp_path_factory.getbasetemp() / "fuzz_ctx"
     base.mkdir(exist_ok=True)
+    monkeypatch.chdir(base)  # a fuzzed '--ctx NAME' writes NAME in the current folder
     monkeypatch.setenv("ORCH_WORKDIR", str(base))
     monkeypatch.setenv("ORCH_CTX_FILE", str(base / "ctx.json"))
     for name in ("ORCH_CTX_DB", "ORCH_CTX_SEQ", "ORCH_CTX_JOURNAL"):
