@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, metavar="DIR",
                         help="folder for Data/, Logs/ and steps' cwd (default: orchestrator/, or $ORCH_WORKDIR)")
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    parser.add_argument("--no-graph", action="store_true", help="do not draw Assets/step_sequence.png/.svg")
+    parser.add_argument("--no-report", action="store_true", help="do not write the Excel report at the end")
     return parser
 
 
@@ -79,7 +81,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         selection=Selection(only=args.only, skip=tuple(args.skip), resume_from=args.resume_from),
         base_run_id=args.run_id, dry_run=args.dry_run or args.list or args.validate, parallel=args.parallel,
         debug=args.debug, workdir=args.workdir, executor=args.executor, scheduler=args.scheduler,
-        argv=tuple(argv))
+        graph=not args.no_graph, report=not args.no_report, argv=tuple(argv))
     if args.list or args.validate or args.dry_run:
         result = run.execute(options)
         recipe = result.plan.recipe
@@ -93,9 +95,19 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         else:
             serial = recipe.mode == "serial" and args.parallel is None
             print(format_plan(result.plan, serial, 1 if serial else (args.parallel or recipe.max_parallel)))
+            if not args.no_graph:
+                from engine.graph import render_plan
+                from engine.paths import Paths
+
+                drawn = render_plan(recipe, result.plan, Paths.for_workdir(args.workdir).assets)
+                print(f"graph: {drawn.files[-1]}" if drawn.files else "")
         return EXIT_OK
     options = run.RunOptions(**{**options.__dict__, "subscribers": (make_console(force_plain=args.plain),)})
-    return run.execute(options).exit_code
+    result = run.execute(options)
+    outputs = [f"{name}: {path}" for name, path in (("report", result.report), ("graph", result.graph)) if path]
+    if outputs:
+        print("   ".join(outputs))
+    return result.exit_code
 
 
 def _internal_error(args: argparse.Namespace) -> int:

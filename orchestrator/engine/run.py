@@ -21,11 +21,13 @@ from .errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_STEP_FAILED, UserEr
 from .events import (AttemptFinished, AttemptOutcome, ContextCommitted, Decision, EventBus, RunFinished, RunStarted,
                      StepFinished, StepResult, StepStarted)
 from .executor import Executor, LocalExecutor
+from .graph import GraphRenderer
 from .hooks import HookRunner
 from .paths import Paths
 from .plan import BaseRun, Plan, Selection, build_plan
 from .process import Invocation, utc_stamp
 from .recipe import Recipe, Step, load_recipe
+from .reporting import ReportWriter
 from .rundb import RunDB, RunRecorder
 from .runlog import RunnerLog
 from .scheduler import Scheduler
@@ -46,6 +48,8 @@ class RunOptions:
     parallel: Optional[int] = None
     debug: bool = False
     workdir: Optional[Path] = None
+    graph: bool = True  # keep Assets/step_sequence.{png,svg,dot} drawn during the run
+    report: bool = True  # write Data/reports/<run id>.xlsx at the end
     executor: Optional[str] = None  # local | dask; None: the recipe's execution.executor
     scheduler: Optional[str] = None  # a Dask scheduler address (implies dask)
     argv: tuple[str, ...] = ()
@@ -60,6 +64,8 @@ class RunResult:
     exit_code: int = EXIT_OK
     results: dict[str, StepResult] = field(default_factory=dict)
     runner_log: Optional[Path] = None
+    report: Optional[Path] = None
+    graph: Optional[Path] = None
 
 
 def load(options: RunOptions) -> tuple[Paths, Recipe, Plan, RunDB]:
@@ -105,12 +111,15 @@ class Run:
                  executor: Optional[Executor] = None) -> None:
         self.paths, self.recipe, self.plan, self.options = paths, recipe, plan, options
         self.run_id = new_run_id()
+        self.run_dir = paths.runs / self.run_id
         self.serial = recipe.mode == "serial" and options.parallel is None
         self.slots = 1 if self.serial else (options.parallel or recipe.max_parallel)
         self.db = db
-        self.bus = EventBus([RunRecorder(db), RunnerLog(paths.logs), *options.subscribers])
+        self.graph = GraphRenderer(paths.assets, self.run_dir) if options.graph else None
+        self.report = ReportWriter(paths.workdir) if options.report else None
+        sinks = [RunRecorder(db), RunnerLog(paths.logs), self.graph, *options.subscribers, self.report]
+        self.bus = EventBus([sink for sink in sinks if sink is not None])
         self.masker = Masker(())
-        self.run_dir = paths.runs / self.run_id
         self.executor = executor or self._make_executor()
         self.journal_dir = self.run_dir / "journal"
         self.on_ram = paths.store_on_ram()
@@ -218,8 +227,10 @@ class Run:
         self.bus.close()
         code = {Verdict.SUCCEEDED: EXIT_OK, Verdict.FAILED: EXIT_STEP_FAILED}.get(
             verdict, EXIT_SIGTERM if self.signal_received == signal.SIGTERM else EXIT_SIGINT)
+        graph = next((f for f in self.graph.final_files if f.suffix == ".png"), None) if self.graph else None
         return RunResult(plan=self.plan, run_id=self.run_id, verdict=verdict, exit_code=code, results=self.results,
-                         runner_log=self.paths.logs / f"{self.run_id}_runner.log")
+                         runner_log=self.paths.logs / f"{self.run_id}_runner.log",
+                         report=self.report.path if self.report else None, graph=graph)
 
     def _loop(self) -> None:
         aborting = False
