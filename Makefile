@@ -48,6 +48,14 @@ test-py:
 test-bats:
 	bats --print-output-on-failure tests/bats
 
+# Style, types, and the scriptlets' documentation contract
+lint: setup
+	$(VENV)/bin/ruff check orchestrator tests
+	$(VENV)/bin/mypy orchestrator/engine orchestrator/context.py orchestrator/runner.py \
+		orchestrator/scriptlets/python/core orchestrator/reports
+	$(PY) orchestrator/tools/scriptlets.py check
+	$(PY) orchestrator/tools/scriptlets.py docs --check
+
 bench: setup bytecode system-packages
 	$(PY) tests/bench/bench.py
 

@@ -47,6 +47,7 @@ from collections.abc import Iterator, MutableMapping
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pathlib and typing cost milliseconds at every step start: only for annotations here
+    from collections.abc import Collection
     from pathlib import Path
     from typing import Any, Optional
 
@@ -201,7 +202,7 @@ class ContextStore:
     def set(self, key: str, value: Any, who: str, run_id: Optional[str] = None) -> int:
         return self.commit([{"key": key, "op": "set", "value_json": to_json(key, value)}], who, None, run_id)[0]
 
-    def roll_back(self, writers: set[str], run_id: str) -> list[str]:
+    def roll_back(self, writers: Collection[str], run_id: str) -> list[str]:
         """Undo every live change made by `writers` (a resume re-runs them). Each affected key gets an `undo`
         row documenting old -> new. Returns the affected keys."""
         if not writers:
@@ -277,7 +278,8 @@ class MemoryContext(Context):
     def _record(self, key: str, op: str, text: Optional[str]) -> None:
         old = self._values.get(key)
         self._history.setdefault(key, []).append(
-            {"who": self.who, "attempt": None, "ts": utc_now(), "op": op, "old": from_json(old), "new": from_json(text)})
+            {"who": self.who, "attempt": None, "ts": utc_now(), "op": op, "old": from_json(old),
+             "new": from_json(text)})
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._values))
@@ -303,7 +305,8 @@ class FileContext(MemoryContext):
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
             except (OSError, ValueError) as exc:
-                raise ContextError(f"{self.path}: not a JSON context file ({exc}); it must hold one JSON object")
+                raise ContextError(f"{self.path}: not a JSON context file ({exc}); it must hold one JSON object") \
+                    from None
             if not isinstance(data, dict):
                 raise ContextError(f"{self.path}: a context file holds one JSON object, not {type(data).__name__}")
             self._values = {k: to_json(k, v) for k, v in data.items()}
@@ -378,7 +381,7 @@ class RunContext(Context):
         return (self._own[key] is not None) if key in self._own else self._committed(key) is not None
 
     def _write(self, key: str, op: str, text: Optional[str]) -> None:
-        write = {"op": op, "key": key, "ts": utc_now()}
+        write: dict[str, Any] = {"op": op, "key": key, "ts": utc_now()}
         if op == "set":
             write["value_json"] = text
         if self.journal is None:
@@ -428,7 +431,7 @@ class RunContext(Context):
         return committed
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
+def read_journal(path: str | Path) -> list[dict[str, Any]]:
     """A step's journaled writes; a torn last line (the step was killed mid-write) is ignored."""
     writes = []
     with open(path, encoding="utf-8", errors="replace") as fh:

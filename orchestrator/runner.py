@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 from engine.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UserError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, as for every other bad input
+    def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every other bad input
         self.print_usage(sys.stderr)
         print(f"runner.py: error: {message}; see 'python runner.py --help'", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scheduler", metavar="ADDR",
                         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --executor dask; "
                              "without it, dask starts a local cluster for the run)")
-    parser.add_argument("--debug", action="store_true", help="stamp every captured output line with UTC time and stream")
+    parser.add_argument("--debug", action="store_true",
+                        help="stamp every captured output line with UTC time and stream")
     parser.add_argument("--workdir", type=Path, metavar="DIR",
                         help="folder for Data/, Logs/ and steps' cwd (default: orchestrator/, or $ORCH_WORKDIR)")
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")

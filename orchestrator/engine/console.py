@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any, Optional
+from typing import IO, Any
 
 from .events import AttemptFinished, ContextCommitted, RunFinished, RunStarted, StepFinished, StepStarted
 from .plan import Plan
@@ -57,7 +57,8 @@ class PlainConsole:
         elif isinstance(event, StepStarted):
             self._line(f"start  {event.step}" + (f" (attempt {event.attempt})" if event.attempt > 1 else ""))
         elif isinstance(event, AttemptFinished) and event.retry_in is not None:
-            self._line(f"retry  {event.step}: {event.outcome.reason}; attempt {event.attempt + 1} in {event.retry_in:g} s")
+            self._line(f"retry  {event.step}: {event.outcome.reason}; "
+                       f"attempt {event.attempt + 1} in {event.retry_in:g} s")
         elif isinstance(event, ContextCommitted) and event.conflicts:
             self._line(f"CONFLICT {event.step}: {', '.join(event.conflicts)} also written by a parallel step")
         elif isinstance(event, StepFinished) and event.result.status != StepStatus.REUSED:
@@ -139,7 +140,8 @@ class RichConsole:
 
         table = Table(title=f"run {event.run_id}")
         for column in ("step", "status", "attempts", "duration", "cpu", "peak rss", "reason"):
-            table.add_column(column, justify="right" if column in ("attempts", "duration", "cpu", "peak rss") else "left")
+            numeric = column in ("attempts", "duration", "cpu", "peak rss")
+            table.add_column(column, justify="right" if numeric else "left")
         for r in event.results:
             colour = COLOURS.get(r.status, "white")
             table.add_row(r.name, f"[{colour}]{r.status.value}[/]", str(r.attempts), f"{r.duration:.2f}s",

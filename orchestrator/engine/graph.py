@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 from .events import AttemptFinished, RunFinished, RunStarted, StepFinished, StepResult, StepStarted
 from .plan import Plan
@@ -305,7 +305,7 @@ class GraphRenderer:
     # ---- on the runner's thread: record, wake, return
 
     def handle(self, event: object) -> None:
-        handler = self._handlers.get(type(event))  # type: ignore[call-overload]
+        handler: Any = self._handlers.get(type(event))  # type: ignore[call-overload]
         if handler is None:  # output lines, decisions, commits: nothing to draw
             return
         with self._cond:

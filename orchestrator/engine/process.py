@@ -128,7 +128,8 @@ def start_ticks(pid: int) -> Optional[int]:
 
 def signal_name(number: int) -> str:
     try:
-        return signal.Signals(number).name + SIGNAL_HINTS.get(number, "")
+        known = signal.Signals(number)
+        return known.name + SIGNAL_HINTS.get(known, "")
     except ValueError:
         return f"signal {number}"
 
@@ -370,7 +371,7 @@ class StepProcess:
         self._signal_tree(signal.SIGKILL)
         return len(self.descendants) or 1
 
-    def _outcome(self, code: int, usage: os.struct_rusage, stragglers: int) -> AttemptOutcome:
+    def _outcome(self, code: int, usage: Any, stragglers: int) -> AttemptOutcome:
         duration = time.monotonic() - self.started
         figures = dict(duration=duration, cpu=usage.ru_utime + usage.ru_stime, max_rss=self.peak_rss,
                        stragglers=stragglers)

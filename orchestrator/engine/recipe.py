@@ -159,7 +159,8 @@ def _dependencies(recipe: Recipe, base_dirs: tuple[Path, ...]) -> list[str]:
     """Every file whose change could change the validation: the engine's schema and every entry point."""
     here = Path(__file__).parent
     files = {str(here / name) for name in ("recipe.py", "recipe_schema.py", "templating.py")}
-    for entry in (*recipe.steps, *recipe.hooks):
+    entries: tuple[Union[Step, Hook], ...] = (*recipe.steps, *recipe.hooks)
+    for entry in entries:
         if entry.cmd:
             files.add(str(Path(entry.cmd) if os.path.isabs(entry.cmd) else base_dirs[0] / entry.cmd))
         elif entry.module:

@@ -224,7 +224,8 @@ def _construct(loader: Any, node: yaml.Node, memo: dict[int, Any]) -> Any:
         try:
             mapping[key] = _construct(loader, value_node, memo)
         except TypeError:
-            raise yaml.constructor.ConstructorError(None, None, f"unhashable key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"unhashable key {key!r}",
+                                                    key_node.start_mark) from None
     return mapping
 
 
@@ -321,8 +322,7 @@ def _validation_error(path: Path, exc: ValidationError, data: Any, index: _NodeI
         if loc in seen:
             continue
         seen.add(loc)
-        err = dict(err, loc=loc)
-        lines.append(f"{path}:{index.line_of(loc)}: {_message(err, data)}")
+        lines.append(f"{path}:{index.line_of(loc)}: {_message(dict(err, loc=loc), data)}")
     return RecipeError("\n".join(lines[:10]) + (f"\n... and {len(lines) - 10} more" if len(lines) > 10 else ""))
 
 
@@ -407,15 +407,18 @@ def _check_entry_points(path: Path, model: RecipeModel, index: _NodeIndex,
     """Every step's and hook's entry exists; returns the shell steps' resolved script paths by step name."""
     sources: dict[Any, Any] = {}  # memo of entry checks, and of module sources read
     scripts: dict[str, str] = {}
+    def locate(loc: tuple[Any, ...], what: str) -> Callable[[], str]:
+        return lambda: f"{path}:{index.line_of(loc)}: {what}"  # a line only when there is an error to show
+
     for i, step in enumerate(model.steps):
-        script = _check_entry(lambda: f"{path}:{index.line_of(('steps', i))}: step {step.name!r}",
-                              step, model.allow_external, base_dirs, sources)
+        script = _check_entry(locate(("steps", i), f"step {step.name!r}"), step, model.allow_external, base_dirs,
+                              sources)
         if script:
             scripts[step.name] = script
     for event in HOOK_EVENTS:
         for i, hook in enumerate(getattr(model.hooks, event)):
-            script = _check_entry(lambda: f"{path}:{index.line_of(('hooks', event, i))}: hook {event}[{i}]",
-                                  hook, model.allow_external, base_dirs, sources)
+            script = _check_entry(locate(("hooks", event, i), f"hook {event}[{i}]"), hook, model.allow_external,
+                                  base_dirs, sources)
             if script:
                 scripts[f"{event}[{i}]"] = script
     return scripts

@@ -4,7 +4,6 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from .paths import Paths

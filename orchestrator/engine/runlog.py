@@ -24,7 +24,8 @@ class RunnerLog:
             plan, recipe = event.plan, event.recipe
             self._write(f"run {event.run_id} started: recipe {recipe.path} (sha256 {recipe.sha256[:12]}), "
                         f"mode {recipe.mode}, argv {' '.join(event.argv)}")
-            self._write(f"context store: {event.ctx_path}" + (f"; built on run {plan.base_run}" if plan.base_run else ""))
+            base = f"; built on run {plan.base_run}" if plan.base_run else ""
+            self._write(f"context store: {event.ctx_path}{base}")
             for name in plan.order:
                 self._write(f"plan: {name}: {plan.reasons[name]}")
         elif isinstance(event, Decision):

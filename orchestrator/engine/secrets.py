@@ -8,7 +8,7 @@ import enum
 import json
 import os
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from .errors import UserError
 
@@ -17,14 +17,14 @@ MIN_LENGTH = 4
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def read_secrets(names: Iterable[str], environ: dict[str, str] | None = None) -> dict[str, str]:
+def read_secrets(names: Iterable[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The values of the named variables; a missing, empty or too short one is refused before the run."""
-    environ = os.environ if environ is None else environ
+    source: Mapping[str, str] = os.environ if environ is None else environ
     values = {}
     for name in names:
         if not ENV_NAME.match(name):
             raise UserError(f"secrets: {name!r} is not an environment variable name")
-        value = environ.get(name)
+        value = source.get(name)
         if not value:
             raise UserError(f"secret {name} is not set in the environment; export it before the run "
                             f"(export {name}=...)")

@@ -65,7 +65,8 @@ def run_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0], allow_abbrev=False,
                      epilog="Compare two runs: report.py compare --help. "
                             "Exit codes: 0 written, 2 bad usage, 3 internal error.")
-    parser.add_argument("--run", default="latest", metavar="ID", help="a run id, its start or end (e.g. bd49), or latest (default)")
+    parser.add_argument("--run", default="latest", metavar="ID",
+                        help="a run id, its start or end (e.g. bd49), or latest (default)")
     parser.add_argument("--format", default="xlsx", choices=tuple(FORMATS), help="report format (default xlsx)")
     _common(parser)
     return parser

@@ -41,7 +41,8 @@ hooks:
   on_run_start:
     - {{type: shell, cmd: scriptlets/shell/append_line.sh, args: {{file: {journal}, line: 'start {{{{ run.id }}}}'}}}}
   on_step_start:
-    - {{type: shell, cmd: scriptlets/shell/append_line.sh, args: {{file: {journal}, line: 'begin {{{{ step.name }}}}'}}}}
+    - {{type: shell, cmd: scriptlets/shell/append_line.sh,
+       args: {{file: {journal}, line: 'begin {{{{ step.name }}}}'}}}}
   on_step_success:
     - {{type: shell, cmd: scriptlets/shell/append_line.sh, args: {{file: {journal}, line: 'ok {{{{ step.name }}}}'}}}}
   on_step_failure:

@@ -1,7 +1,6 @@
 """Planning (selection, order, waves) and the scheduler's policy, without processes."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
