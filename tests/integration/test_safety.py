@@ -81,7 +81,7 @@ steps:
 def test_scripts_outside_the_folders_need_allow_external(wd: Workdir, tmp_path) -> None:
     outside = tmp_path / "elsewhere.sh"
     outside.write_text("#!/usr/bin/env bash\necho outside\n")
-    body = f"steps:\n  - {{name: a, type: shell, cmd: ../elsewhere.sh}}\n"
+    body = "steps:\n  - {name: a, type: shell, cmd: ../elsewhere.sh}\n"
     proc = wd.run(wd.recipe(body))
     assert proc.returncode == 2 and "is outside" in proc.stderr and "allow_external: true" in proc.stderr
     assert wd.run(wd.recipe("allow_external: true\n" + body)).returncode == 0
