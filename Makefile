@@ -17,8 +17,6 @@ $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | grep -v 'is ignored' || true
 	$(PY) -c 'import yaml, psutil, rich, pydantic, pytest'  # fail here, not later, if the install failed
-	@# make orchestrator/ importable from anywhere in this venv (scriptlets run as plain files too)
-	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "orchestrator.pth").write_text(str(pathlib.Path("orchestrator").resolve()) + "\n")'
 	touch $(STAMP)
 
 # Byte-compile the orchestrator: every step start imports from it, and some machines set
