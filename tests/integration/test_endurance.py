@@ -75,7 +75,8 @@ def test_kill_9_at_random_points_always_resumes(wd: Workdir) -> None:
         steps += (f"  - {{name: measure_{i}, type: shell, cmd: scripts/work.sh, depends_on: [prepare], "
                   f"args: {{pids: {pids}, key: m{i}, seconds: 0.{3 + i}}}}}\n")
     steps += (f"  - {{name: report, type: shell, cmd: scripts/work.sh, "
-              f"depends_on: [measure_0, measure_1, measure_2, measure_3], args: {{pids: {pids}, key: r, seconds: 0.2}}}}\n")
+              f"depends_on: [measure_0, measure_1, measure_2, measure_3], "
+              f"args: {{pids: {pids}, key: r, seconds: 0.2}}}}\n")
     recipe = wd.recipe("execution: {mode: parallel, max_parallel: 2}\nsteps:\n" + steps)
     rng = random.Random(20261122)
     for _ in range(KILL_RUNS):
