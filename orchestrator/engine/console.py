@@ -65,6 +65,7 @@ class PlainConsole:
             r = event.result
             extra = f" in {r.duration:.2f}s" if r.attempts else ""
             why = f": {r.reason}" if r.reason and r.status != StepStatus.SUCCEEDED else ""
+            why += " (tolerated)" if r.tolerated else ""
             self._line(f"{MARKS.get(r.status, r.status.value):<6} {r.name}{extra}{why}")
         elif isinstance(event, RunFinished):
             self.out.write(summary_text(event) + "\n")
@@ -79,7 +80,8 @@ def summary_text(event: RunFinished) -> str:
     lines = [f"run {event.run_id} {event.verdict.value.upper()} in {event.duration:.2f}s ({parts})"]
     for r in event.results:
         if r.status in (StepStatus.FAILED, StepStatus.ABORTED):
-            lines.append(f"  {r.name}: {r.reason}" + (f" (log: {r.log_path})" if r.log_path else ""))
+            tolerated = " (tolerated: continue_on_error)" if r.tolerated else ""
+            lines.append(f"  {r.name}: {r.reason}{tolerated}" + (f" (log: {r.log_path})" if r.log_path else ""))
     for conflict in event.conflicts:
         lines.append(f"  conflict: {conflict}")
     return "\n".join(lines)
@@ -128,6 +130,7 @@ class RichConsole:
             if r.status != StepStatus.REUSED:
                 colour = COLOURS.get(r.status, "white")
                 why = f": {r.reason}" if r.reason and r.status != StepStatus.SUCCEEDED else ""
+                why += " (tolerated)" if r.tolerated else ""
                 self.console.print(f"[{colour}]{MARKS.get(r.status, r.status.value):<7}[/] {r.name}"
                                    + (f" [dim]{r.duration:.2f}s[/]" if r.attempts else "") + why)
         elif isinstance(event, RunFinished):
@@ -144,7 +147,8 @@ class RichConsole:
             table.add_column(column, justify="right" if numeric else "left")
         for r in event.results:
             colour = COLOURS.get(r.status, "white")
-            table.add_row(r.name, f"[{colour}]{r.status.value}[/]", str(r.attempts), f"{r.duration:.2f}s",
+            status = r.status.value + (" (tolerated)" if r.tolerated else "")
+            table.add_row(r.name, f"[{colour}]{status}[/]", str(r.attempts), f"{r.duration:.2f}s",
                           f"{r.cpu:.2f}s", _size(r.max_rss), r.reason or "")
         self.console.print(table)
         colour = "green" if event.verdict == Verdict.SUCCEEDED else "red"
