@@ -1,14 +1,15 @@
 # make run   - set up and run the demo recipe
 # make test  - set up and run every test (pytest and bats)
+# make monitor - the web monitor on 127.0.0.1:8050
 # make bench - compare the runner with xargs/bash doing the same work
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # command:debian-package pairs the project needs on the machine
-SYSTEM_PACKAGES := dot:graphviz bats:bats hyperfine:hyperfine
+SYSTEM_PACKAGES := dot:graphviz bats:bats hyperfine:hyperfine chromium:chromium chromedriver:chromium-driver
 
-.PHONY: setup bytecode system-packages run test test-py test-bats lint bench clean
+.PHONY: setup bytecode system-packages run monitor test test-py test-bats lint bench clean
 
 setup: $(STAMP)
 
@@ -38,6 +39,10 @@ system-packages:
 run: setup bytecode
 	cd orchestrator && ../$(PY) runner.py --recipe recipes/demo.yaml
 
+# The web monitor on http://127.0.0.1:8050 (set ORCH_MONITOR_USER/ORCH_MONITOR_PASSWORD to require a login)
+monitor: setup bytecode
+	cd orchestrator && ../$(PY) -m scriptlets.python.apps.monitor
+
 test: setup bytecode system-packages test-py test-bats
 
 test-py:
@@ -50,7 +55,7 @@ test-bats:
 lint: setup
 	$(VENV)/bin/ruff check orchestrator tests
 	$(VENV)/bin/mypy orchestrator/engine orchestrator/context.py orchestrator/runner.py \
-		orchestrator/scriptlets/python/core orchestrator/reports
+		orchestrator/scriptlets/python/core orchestrator/reports orchestrator/scriptlets/python/apps
 	$(PY) orchestrator/tools/scriptlets.py check
 	$(PY) orchestrator/tools/scriptlets.py docs --check
 

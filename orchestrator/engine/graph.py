@@ -48,6 +48,10 @@ STYLES: dict[str, tuple[str, str, str, str]] = {
 LEGEND_ORDER = ("pending", "running", "succeeded", RETRIED, "failed", "aborted", "skipped", "reused")
 FINISHED = frozenset({"succeeded", RETRIED, "failed", "aborted"})  # statuses whose label shows the duration
 LARGE = 100  # steps; above this, smaller fonts and tighter spacing
+MAX_RENDERED = int(os.environ.get("ORCH_GRAPH_MAX_STEPS", "1000"))  # above: the .dot file only (layout is slow)
+PNG_SIZE = "24,24"  # inches at 96 dpi at most: a 500-wide graph would otherwise be a 27,000-pixel PNG (0.6 s)
+TOO_LARGE = ("graph of {steps} steps: wrote {dot_file} only (more than {limit} steps take long to lay out); "
+             "render it with: dot -Tsvg {dot_file} -o step_sequence.svg")
 
 
 # --------------------------------------------------------------------------- DOT text (pure)
@@ -211,6 +215,7 @@ def _run_dot(dot: str, dot_text: str, targets: list[Path]) -> Optional[str]:
     argv = [dot]
     for target, temp in zip(targets, temps):
         argv += [f"-T{target.suffix[1:]}", "-o", str(temp)]
+    argv += [f"-Gsize={PNG_SIZE}"]  # scales the PNG down (never up); the SVG keeps every detail
     try:
         proc = subprocess.run(argv, input=dot_text.encode(), capture_output=True, timeout=DOT_TIMEOUT)
         if proc.returncode != 0:
@@ -226,7 +231,7 @@ def _run_dot(dot: str, dot_text: str, targets: list[Path]) -> Optional[str]:
             _unlink(temp)
 
 
-def render_files(dot_text: str, assets_dir: Path, dot_path: str = "dot") -> RenderOutcome:
+def render_files(dot_text: str, assets_dir: Path, dot_path: str = "dot", steps: int = 0) -> RenderOutcome:
     """Write <assets_dir>/step_sequence.dot, then .png and .svg with `dot`. Never raises for a rendering problem."""
     began = time.monotonic()
     dot_file = assets_dir / f"{BASENAME}.dot"
@@ -235,10 +240,12 @@ def render_files(dot_text: str, assets_dir: Path, dot_path: str = "dot") -> Rend
         assets_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(dot_file, dot_text.encode())
         dot = find_dot(dot_path)
-        if dot is None:
+        if dot is None or steps > MAX_RENDERED:
             for stale in images:  # an image from an earlier run would show the wrong statuses
                 _unlink(stale)
-            message: Optional[str] = MISSING_DOT.format(dot_file=f"{assets_dir.name}/{dot_file.name}")
+            shown = f"{assets_dir.name}/{dot_file.name}"
+            message: Optional[str] = (MISSING_DOT.format(dot_file=shown) if dot is None else
+                                      TOO_LARGE.format(steps=steps, dot_file=shown, limit=MAX_RENDERED))
             return RenderOutcome((dot_file,), message, time.monotonic() - began)
         message = _run_dot(dot, dot_text, images)
     except OSError as exc:
@@ -251,7 +258,7 @@ def render_plan(recipe: Recipe, plan: Plan, assets_dir: Path, dot_path: str = "d
                 quiet: bool = False) -> RenderOutcome:
     """For --dry-run: the plan's graph (selected steps pending, reused as reused, skipped as skipped), now."""
     text = to_dot(recipe, plan, plan_statuses(plan), {}, title=f"{recipe.path.name} (plan)")
-    outcome = render_files(text, assets_dir, dot_path)
+    outcome = render_files(text, assets_dir, dot_path, len(plan.order))
     if outcome.message and not quiet:
         print(outcome.message, file=sys.stderr)
     return outcome
@@ -372,7 +379,8 @@ class GraphRenderer:
 
     def _render(self, dot_text: str, final: bool) -> None:
         try:
-            outcome = render_files(dot_text, self.assets_dir, self.dot_path)
+            steps = len(self._plan.order) if self._plan is not None else 0
+            outcome = render_files(dot_text, self.assets_dir, self.dot_path, steps)
             self.renders += 1
             self.render_seconds.append(outcome.seconds)
             if outcome.message:

@@ -117,7 +117,9 @@ class Run:
         self.db = db
         self.graph = GraphRenderer(paths.assets, self.run_dir) if options.graph else None
         self.report = ReportWriter(paths.workdir) if options.report else None
-        sinks = [RunRecorder(db), RunnerLog(paths.logs), self.graph, *options.subscribers, self.report]
+        # order matters when the bus closes: the recorder flushes, then the report starts in its own process
+        # while the graph thread finishes its last picture
+        sinks = [RunRecorder(db), RunnerLog(paths.logs), self.report, self.graph, *options.subscribers]
         self.bus = EventBus([sink for sink in sinks if sink is not None])
         self.masker = Masker(())
         self.executor = executor or self._make_executor()
@@ -225,6 +227,8 @@ class Run:
         self._publish(RunFinished(self.run_id, verdict, ordered, started, utc_stamp(),
                                      time.monotonic() - started_wall, tuple(self.conflicts)))
         self.bus.close()
+        if self.report:
+            self.report.wait()
         code = {Verdict.SUCCEEDED: EXIT_OK, Verdict.FAILED: EXIT_STEP_FAILED}.get(
             verdict, EXIT_SIGTERM if self.signal_received == signal.SIGTERM else EXIT_SIGINT)
         graph = next((f for f in self.graph.final_files if f.suffix == ".png"), None) if self.graph else None

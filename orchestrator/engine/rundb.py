@@ -49,6 +49,10 @@ MIGRATIONS: list[str] = [
         detail TEXT);
     CREATE INDEX events_run ON events(run_id, id);
     """,
+    # version 3: the monitor lists runs newest first
+    """
+    CREATE INDEX runs_started ON runs(started);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -29,7 +29,7 @@ Arguments:
     --interval-ms N     how often an open page asks whether anything changed (default 1000, 200-60000).
     Environment: ORCH_MONITOR_USER and ORCH_MONITOR_PASSWORD (both or neither) make every page, Dash
     endpoint and API route require HTTP basic auth with these credentials.
-    Exit codes: 0 after Ctrl-C, 2 for a bad flag, a missing or unreadable database, a refused address or a
+    Exit codes: 0 after Ctrl-C or SIGTERM, 2 for a bad flag, a missing or unreadable database, a refused address or a
     port that cannot be bound.
 
 Examples:
@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -124,6 +125,10 @@ def locate(args: argparse.Namespace, env: Mapping[str, str]) -> Database:
     return db
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(app: Any, host: str, port: int) -> int:
     """Serve with waitress (threads) until Ctrl-C; EXIT_USAGE when the address cannot be bound."""
     from waitress import create_server
@@ -134,6 +139,7 @@ def serve(app: Any, host: str, port: int) -> int:
         print(f"monitor: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"monitor: serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends it as cleanly as Ctrl-C
     try:
         server.run()
     except KeyboardInterrupt:

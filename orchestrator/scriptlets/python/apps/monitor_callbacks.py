@@ -5,7 +5,8 @@ MAX query) and answers `no_update` when it has not, so an idle page costs one ti
 nothing is re-rendered. When the cursor moves (or every HEARTBEAT seconds while the run runs, so that times
 "so far" advance), only the run's header, steps table and timeline are re-queried; the context table is
 re-queried only when the context's own head (its newest change number) moves, and a log tail is re-read only
-when the file's size or mtime changed. The tick is switched off once the run has ended.
+when the file's size or mtime changed, and the step graph image is fetched again when the runner has redrawn
+it (its file's mtime). The tick is switched off SETTLE seconds after the run has ended.
 
 Pages arrive filled in from the route callback, and every refreshing callback has prevent_initial_call: Dash
 drops a callback's first call when an input is fed by another callback answering no_update, so nothing here
@@ -22,10 +23,11 @@ from dash import ALL, Dash, Input, Output, State, ctx, no_update
 
 from . import monitor_layout as layout
 from .monitor_context import context_head, context_keys, key_history
-from .monitor_data import Database, RunFilter
+from .monitor_data import Database, RunFilter, parse_ts, utc_now
 
 LOG_BYTES = 64 * 1024
 HEARTBEAT = 5  # seconds between refreshes of a running run that has no new events
+SETTLE = 5  # seconds a finished run's page keeps polling
 RUN_PATH = re.compile(r"/run/([^/]+)/?")
 COMPARE_PATH = re.compile(r"/compare/([^/]+)/([^/]+)/?")
 FILTERS = ("f-recipe", "f-tester", "f-verdict", "f-dates")
@@ -64,9 +66,9 @@ def _run_page(db: Database, run_id: str, interval_ms: int) -> Any:
     run = db.run(run_id)
     if run is None:
         return layout.not_found(f"no run {run_id!r}")
-    cursors = live_cursor(db, run_id)[0], context_head(run.get("ctx_path"))
+    cursors = live_cursor(db, run_id)[0], context_head(run.get("ctx_path")), db.graph_version(run_id)
     return layout.run_page(run, layout.run_view(run, db.steps(run_id)), ctx_view(db, run_id, "", 0, None), cursors,
-                           db.graph_image(run_id) is not None, db.same_recipe_runs(run_id), interval_ms)
+                           is_live(run), db.same_recipe_runs(run_id), interval_ms)
 
 
 def runs_view(db: Database, filt: RunFilter, page: int) -> layout.PagedView:
@@ -93,6 +95,15 @@ def live_cursor(db: Database, run_id: str) -> tuple[list[Any], Optional[str]]:
     while the run runs, so times "so far" stay current; it is None once the run has ended."""
     events, verdict = db.run_cursor(run_id)
     return [events, int(time.time() // HEARTBEAT) if verdict == "running" else None], verdict
+
+
+def is_live(run: dict[str, Any]) -> bool:
+    """Keep polling while the run runs, and SETTLE seconds after it ended (the runner's last drawing of the step
+    graph and the last log lines land just after its final event)."""
+    if not run:
+        return False
+    ended = parse_ts(run.get("ended"))
+    return run.get("verdict") == "running" or ended is None or (utc_now() - ended).total_seconds() < SETTLE
 
 
 def turn_page(trigger: Any, page: Optional[int], prefix: str, resets: tuple[str, ...]) -> int:
@@ -141,16 +152,19 @@ def _runs_page(app: Dash, db: Database) -> None:
 
 
 def _run_live(app: Dash, db: Database) -> None:
-    @app.callback(Output("run-cursor", "data"), Output("ctx-cursor", "data"), Output("run-tick", "disabled"),
-                  Input("run-tick", "n_intervals"), State("run-id", "data"), State("run-cursor", "data"),
-                  State("ctx-cursor", "data"), prevent_initial_call=True)
-    def run_poll(_: Any, run_id: str, cursor: Any, ctx_cursor: Any) -> tuple[Any, Any, Any]:
-        new, verdict = live_cursor(db, run_id)
-        if new == cursor:
-            return no_update, no_update, no_update
+    @app.callback(Output("run-cursor", "data"), Output("ctx-cursor", "data"), Output("graph-cursor", "data"),
+                  Output("run-tick", "disabled"), Input("run-tick", "n_intervals"), State("run-id", "data"),
+                  State("run-cursor", "data"), State("ctx-cursor", "data"), State("graph-cursor", "data"),
+                  prevent_initial_call=True)
+    def run_poll(_: Any, run_id: str, cursor: Any, ctx_cursor: Any, graph_cursor: Any) -> tuple[Any, ...]:
+        new, _verdict = live_cursor(db, run_id)
+        run = db.run(run_id) or {}
         moved = not isinstance(cursor, list) or cursor[0] != new[0]  # new events, not just the heartbeat
-        head = context_head((db.run(run_id) or {}).get("ctx_path")) if moved else ctx_cursor
-        return new, (no_update if head == ctx_cursor else head), verdict != "running"
+        head = context_head(run.get("ctx_path")) if moved else ctx_cursor
+        graph = db.graph_version(run_id)
+        # each output is sent only when it differs from what the page has (the tick starts enabled: False)
+        return tuple(no_update if value == last else value for value, last in
+                     [(new, cursor), (head, ctx_cursor), (graph, graph_cursor), (not is_live(run), False)])
 
     @app.callback(Output("run-header", "children"), Output("steps-table", "children"), Output("gantt", "figure"),
                   Output("log-step", "options"), Input("run-cursor", "data"), State("run-id", "data"),
@@ -160,6 +174,11 @@ def _run_live(app: Dash, db: Database) -> None:
         if run is None:
             return layout.not_found(f"no run {run_id!r}"), "", no_update, []
         return layout.run_view(run, db.steps(run_id)).outputs()
+
+    @app.callback(Output("step-graph", "src"), Output("graph-box", "hidden"), Input("graph-cursor", "data"),
+                  State("run-id", "data"), prevent_initial_call=True)
+    def graph_refresh(version: str, run_id: str) -> tuple[Any, bool]:
+        return layout.graph_src(run_id, version), not version  # the runner redrew it: fetch the new drawing
 
     @app.callback(Output("compare-link", "children"), Input("compare-with", "value"), State("run-id", "data"),
                   prevent_initial_call=True)

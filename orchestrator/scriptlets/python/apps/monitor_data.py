@@ -312,6 +312,16 @@ class Database:
                 return path
         return None
 
+    def graph_version(self, run_id: str) -> str:
+        """'mtime_ns-size' of the step graph file ('' without one): it changes whenever the runner redraws.
+        (A string: a JSON number that large would lose digits in the browser.)"""
+        image = self.graph_image(run_id)
+        try:
+            st = image.stat() if image else None
+        except OSError:
+            return ""
+        return f"{st.st_mtime_ns}-{st.st_size}" if st else ""
+
     # ------------------------------------------------------------------ metrics
 
     def metrics(self) -> dict[str, Any]:

@@ -201,21 +201,23 @@ def run_view(run: dict[str, Any], steps: list[dict[str, Any]]) -> RunView:
     return RunView(run_header(run, steps), steps_table(steps), gantt_figure(steps), options)
 
 
-def run_page(run: dict[str, Any], view: RunView, ctx: PagedView, cursors: tuple[Any, int], has_graph: bool,
+def run_page(run: dict[str, Any], view: RunView, ctx: PagedView, cursors: tuple[Any, int, str], live: bool,
              others: list[dict[str, Any]], interval_ms: int) -> html.Div:
-    """The page of /run/<id>, filled in; cursors are (run cursor, context head). The tick runs while the run does."""
+    """The page of /run/<id>, filled in. cursors: (run cursor, context head, step graph version); the tick runs
+    while the run is `live`."""
     run_id = run["id"]
-    graph = [html.H3("Step graph"),
-             html.Img(id="step-graph", src=f"/graph/{quote(run_id, safe='')}", alt="step graph",
-                      style={"maxWidth": "100%", "border": "1px solid #ddd"})] if has_graph else []
+    graph = html.Div([html.H3("Step graph"),
+                      html.Img(id="step-graph", src=graph_src(run_id, cursors[2]), alt="step graph",
+                               style={"maxWidth": "100%", "border": "1px solid #ddd"})],
+                     id="graph-box", hidden=not cursors[2])
     compare = dcc.Dropdown(id="compare-with", placeholder="compare with another run of this recipe",
                            options=[{"label": f"{o['id']} ({o['verdict']})", "value": o["id"]} for o in others],
                            style={"width": "460px"})
     return html.Div([
         dcc.Store(id="run-id", data=run_id), dcc.Store(id="run-cursor", data=cursors[0]),
-        dcc.Store(id="ctx-cursor", data=cursors[1]), dcc.Store(id="ctx-key"), dcc.Store(id="log-cursor"),
-        dcc.Store(id="log-scroll"),
-        dcc.Interval(id="run-tick", interval=interval_ms, disabled=run["verdict"] != "running"),
+        dcc.Store(id="ctx-cursor", data=cursors[1]), dcc.Store(id="graph-cursor", data=cursors[2]),
+        dcc.Store(id="ctx-key"), dcc.Store(id="log-cursor"), dcc.Store(id="log-scroll"),
+        dcc.Interval(id="run-tick", interval=interval_ms, disabled=not live),
         html.Div(view.header, id="run-header"),
         html.H3("Steps"), html.Div(view.steps, id="steps-table", className="scroll"),
         html.H3("Timeline"), dcc.Graph(id="gantt", figure=view.gantt, config={"displaylogo": False}),
@@ -229,9 +231,14 @@ def run_page(run: dict[str, Any], view: RunView, ctx: PagedView, cursors: tuple[
                   html.Span(ctx.summary, id="ctx-summary", className="muted")], className="filters"),
         pager("ctx", ctx), html.Div(ctx.table, id="ctx-table"),
         html.H4(id="ctx-history-title"), html.Div(id="ctx-history"),
-        *graph,
+        graph,
         html.H3("Compare"), compare, html.Div(id="compare-link", style={"marginTop": "6px"}),
     ])
+
+
+def graph_src(run_id: str, version: str) -> str:
+    """The step graph's URL; the version (the file's mtime) changes with each drawing, so the browser refetches."""
+    return f"/graph/{quote(run_id, safe='')}?v={version}"
 
 
 def run_header(run: dict[str, Any], steps: list[dict[str, Any]], now: Optional[datetime] = None) -> html.Div:
