@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Optional
 
-from engine.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UserError
+from engine.errors import EXIT_OK, EXIT_USAGE, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,21 +112,9 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _internal_error(args: argparse.Namespace) -> int:
-    import tempfile
-    import time
-    import traceback
+    from engine.errors import report_internal_error
 
-    from engine.paths import Paths
-
-    try:
-        logs = Paths.for_workdir(args.workdir).logs
-        logs.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        logs = Path(tempfile.gettempdir())
-    path = logs / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_crash.log"
-    path.write_text(traceback.format_exc(), encoding="utf-8")
-    print(f"internal error: {sys.exc_info()[1]!r}; the traceback is in {path} (please report it)", file=sys.stderr)
-    return EXIT_INTERNAL
+    return report_internal_error(args.workdir, "runner.py", "crash")
 
 
 if __name__ == "__main__":

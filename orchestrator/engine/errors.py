@@ -1,6 +1,11 @@
 """Exit codes and the errors that carry a message for the user."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
 EXIT_USAGE = 2
@@ -17,3 +22,25 @@ class UserError(Exception):
 
 class RecipeError(UserError):
     """A recipe that cannot be loaded; the message names the file, line and field."""
+
+
+def report_internal_error(workdir: "Path | None", prog: str, tag: str = "crash") -> int:
+    """The one boundary for bugs: a short message naming a file that holds the traceback; exit code 3."""
+    import sys
+    import tempfile
+    import time
+    import traceback
+    from pathlib import Path
+
+    from .paths import Paths
+
+    try:
+        logs = Paths.for_workdir(workdir).logs
+        logs.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        logs = Path(tempfile.gettempdir())
+    path = logs / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_{tag}.log"
+    path.write_text(traceback.format_exc(), encoding="utf-8")
+    print(f"{prog}: internal error: {sys.exc_info()[1]!r}; the traceback is in {path} (please report it)",
+          file=sys.stderr)
+    return EXIT_INTERNAL

@@ -41,7 +41,7 @@ HOME = Path(__file__).resolve().parent.parent  # orchestrator/: engine, reports 
 if str(HOME) not in sys.path:
     sys.path.insert(0, str(HOME))
 
-from engine.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UserError  # noqa: E402
+from engine.errors import EXIT_OK, EXIT_USAGE, UserError  # noqa: E402
 from engine.paths import Paths  # noqa: E402
 from reports import FORMATS  # noqa: E402  (the package itself imports nothing)
 
@@ -169,20 +169,9 @@ def compare_runs(args: argparse.Namespace) -> int:
 
 
 def _internal_error(args: argparse.Namespace) -> int:
-    import tempfile
-    import time
-    import traceback
+    from engine.errors import report_internal_error
 
-    try:
-        logs = Paths.for_workdir(args.workdir).logs
-        logs.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        logs = Path(tempfile.gettempdir())
-    path = logs / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_report_crash.log"
-    path.write_text(traceback.format_exc(), encoding="utf-8")
-    print(f"{PROG}: internal error: {sys.exc_info()[1]!r}; the traceback is in {path} (please report it)",
-          file=sys.stderr)
-    return EXIT_INTERNAL
+    return report_internal_error(args.workdir, PROG, "report_crash")
 
 
 if __name__ == "__main__":
