@@ -364,7 +364,9 @@ class GraphRenderer:
                 self._dirty = self._urgent = False
             if snapshot is not None:
                 self._render(snapshot, final)
-            self._next_allowed = time.monotonic() + self.min_interval
+            # a big graph takes long to lay out: keep rendering under a fifth of one CPU
+            last = self.render_seconds[-1] if self.render_seconds else 0.0
+            self._next_allowed = time.monotonic() + max(self.min_interval, 5 * last)
             if final:
                 return
 

@@ -42,6 +42,15 @@ class Paths:
         return self.data / "orchestrator.db"
 
     @property
+    def recipe_cache(self) -> Optional[Path]:
+        """Validated recipes, shared by every work folder of this user ($XDG_CACHE_HOME/orchestrator/recipes);
+        ORCH_RECIPE_CACHE=0 turns it off (every load validates)."""
+        if os.environ.get("ORCH_RECIPE_CACHE", "1") == "0":
+            return None
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return Path(base) / "orchestrator" / "recipes"
+
+    @property
     def search(self) -> tuple[Path, ...]:
         """Folders a step's cmd/module is looked up in: the work folder first, then the shipped scriptlets."""
         return (self.workdir,) if self.workdir == self.home else (self.workdir, self.home)

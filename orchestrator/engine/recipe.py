@@ -1,5 +1,5 @@
 """Recipes as frozen, typed objects, and loading them once: validated by recipe_schema on first sight, then
-served from a cache in Data/.cache/ keyed by the recipe's bytes and the stats of every file the validation
+served from a per-user cache (Paths.recipe_cache) keyed by the recipe's bytes and the stats of every file the validation
 read (its scriptlets, the engine's schema), so a repeated run skips YAML parsing and pydantic altogether.
 """
 from __future__ import annotations

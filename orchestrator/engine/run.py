@@ -71,7 +71,7 @@ class RunResult:
 def load(options: RunOptions) -> tuple[Paths, Recipe, Plan, RunDB]:
     """Load the recipe and build the plan; raises UserError on bad input."""
     paths = Paths.for_workdir(options.workdir)
-    recipe = load_recipe(paths.recipe(options.recipe), paths.search, cache_dir=paths.data / ".cache" / "recipes")
+    recipe = load_recipe(paths.recipe(options.recipe), paths.search, cache_dir=paths.recipe_cache)
     if options.parallel is not None and options.parallel < 1:
         raise UserError(f"--parallel {options.parallel}: give at least 1 slot")
     db = RunDB(paths.db)

@@ -446,7 +446,7 @@ def bench_startup(bench: Path, samples: int) -> dict[str, Any]:
     recipe.write_text(recipe_text([shell_step("only", 1)]), encoding="utf-8")
     dry = [PY, str(RUNNER), "--recipe", str(recipe), "--workdir", str(wd), "--dry-run"]
     floor = [PY, "-c", "pass"]
-    env = clean_env()
+    env = clean_env(ORCH_RECIPE_CACHE="0")  # cold: a recipe seen for the first time
     log(f"startup: --dry-run of a 1-step recipe, {samples} samples (interleaved with bare `python -c pass`)")
     run_timed(dry, ROOT, env)
     run_timed(floor, ROOT, env)
@@ -467,7 +467,7 @@ def bench_scale(bench: Path, samples: int) -> dict[str, Any]:
     text, names = layered(100, 50, fan_in=2, prefix="S")
     recipe.write_text(text, encoding="utf-8")
     edges = 99 * 50 * 2
-    env = clean_env()
+    env = clean_env(ORCH_RECIPE_CACHE="0")  # cold: validated every time
     base = [PY, str(RUNNER), "--recipe", str(recipe), "--workdir", str(wd)]
     log(f"scale: {len(names)} steps ({edges} edges, 100 layers x 50), --validate and --dry-run, {samples} samples")
     run_timed([*base, "--validate"], ROOT, env, out=bench / "scale-validate.txt")  # warm-up (and creates Data/)
