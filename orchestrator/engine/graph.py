@@ -25,6 +25,7 @@ from .recipe import Recipe
 from .status import StepStatus
 
 BASENAME = "step_sequence"
+FILE_MODE = 0o644  # mkstemp makes 0600 files; the pictures are for anyone who can read Assets/
 FORMATS = ("png", "svg")  # rendered by one `dot` call: the layout is computed once
 RETRIED = "retried"  # not a StepStatus: a running or succeeded step that needed more than one attempt
 DOT_TIMEOUT = 120.0  # seconds; a hung `dot` must not keep the render thread forever
@@ -120,7 +121,7 @@ def _legend(counts: Mapping[str, int], fontsize: int) -> list[str]:
     for key in LEGEND_ORDER:
         fill, border, _, _ = STYLES[key]
         rows.append(f'<TR><TD BGCOLOR="{fill}" COLOR="{border}" WIDTH="14" HEIGHT="10"></TD>'
-                    f'<TD ALIGN="LEFT">{_html(key)} ({counts.get(key, 0)})</TD></TR>')
+                    f'<TD BORDER="0" ALIGN="LEFT">{_html(key)} ({counts.get(key, 0)})</TD></TR>')
     table = ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="2">'
              + "".join(rows) + "</TABLE>>")
     return ["  subgraph cluster_legend {",
@@ -191,6 +192,7 @@ def _atomic_write(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         _unlink(tmp)
@@ -204,6 +206,13 @@ def _unlink(path: Union[str, Path]) -> None:
         pass
 
 
+def _temp_beside(target: Path) -> Path:
+    """An empty temp file next to `target` (same file system, so os.replace is atomic) for `dot` to write."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)  # a leaked descriptor per render would add up over many runs in one process
+    return Path(name)
+
+
 def find_dot(dot_path: str = "dot") -> Optional[str]:
     """The `dot` program (a name looked up on PATH, or a path), or None when it is not installed."""
     return shutil.which(dot_path)
@@ -211,7 +220,7 @@ def find_dot(dot_path: str = "dot") -> Optional[str]:
 
 def _run_dot(dot: str, dot_text: str, targets: list[Path]) -> Optional[str]:
     """One `dot` call writing every format to temp files, then each moved into place; an error as a message."""
-    temps = [Path(tempfile.mkstemp(dir=t.parent, prefix=f".{t.name}.", suffix=".tmp")[1]) for t in targets]
+    temps = [_temp_beside(t) for t in targets]
     argv = [dot]
     for target, temp in zip(targets, temps):
         argv += [f"-T{target.suffix[1:]}", "-o", str(temp)]
@@ -222,6 +231,7 @@ def _run_dot(dot: str, dot_text: str, targets: list[Path]) -> Optional[str]:
             first = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[0]
             return f"graph rendering failed: dot exited with {proc.returncode}: {first}"
         for target, temp in zip(targets, temps):
+            os.chmod(temp, FILE_MODE)
             os.replace(temp, target)
         return None
     except subprocess.TimeoutExpired:
