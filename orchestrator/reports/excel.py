@@ -9,9 +9,7 @@ limit is cut with a marker saying so.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from openpyxl.chart.marker import DataPoint
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .jsonsummary import publish
+from .jsonsummary import write_atomically
 from .model import ReportError, RunReport, StepInfo, parse_ts
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "report_template.xlsx"
@@ -130,16 +128,7 @@ def new_sheet(wb: Workbook, title: str, columns: list[tuple[str, int]], freeze: 
 
 def save(wb: Workbook, target: Path) -> Path:
     """Save through a temporary file in the target's folder, so a reader never sees half a workbook."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        publish(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, wb.save)
 
 
 # --------------------------------------------------------------------------- cells

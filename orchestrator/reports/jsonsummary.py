@@ -11,6 +11,7 @@ import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 from typing import Any
 
 from .model import RunReport, StepInfo
@@ -62,11 +63,17 @@ def write(report: RunReport, target: Path) -> Path:
 
 def write_text(text: str, target: Path) -> Path:
     """Write text through a temporary file in the target's folder and rename it into place."""
+    return write_atomically(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_atomically(target: Path, fill: Callable[[str], object]) -> Path:
+    """fill(temporary path) writes the content beside target; then it is renamed into place, so a reader never
+    sees half a file, and nothing is left behind on failure."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        fill(tmp)
         publish(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
