@@ -103,7 +103,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
                 drawn = render_plan(recipe, result.plan, Paths.for_workdir(args.workdir).assets)
                 print(f"graph: {drawn.files[-1]}" if drawn.files else "")
         return EXIT_OK
-    options = run.RunOptions(**{**options.__dict__, "subscribers": (make_console(force_plain=args.plain),)})
+    options = options._replace(subscribers=(make_console(force_plain=args.plain),))
     result = run.execute(options)
     outputs = [f"{name}: {path}" for name, path in (("report", result.report), ("graph", result.graph)) if path]
     if outputs:

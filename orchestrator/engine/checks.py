@@ -1,7 +1,6 @@
 """Success criteria after an attempt: exit code, files_exist patterns, ctx_has_keys. A reason or None."""
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -9,6 +8,8 @@ from .recipe import Step
 
 
 def missing_files(step: Step, workdir: Path) -> list[str]:
+    import glob
+
     return [p for p in step.files_exist if not glob.glob(p, root_dir=workdir, recursive=True)]
 
 

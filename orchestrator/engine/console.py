@@ -46,14 +46,22 @@ class PlainConsole:
     def __init__(self, out: IO[str] = sys.stdout) -> None:
         self.out = out
         self.t0 = time.monotonic()
+        self.lines: list[str] = []  # written by flush(), after each batch of events: one write, not one per line
 
     def _line(self, text: str) -> None:
-        self.out.write(f"[{time.monotonic() - self.t0:7.2f}s] {text}\n")
+        self.lines.append(f"[{time.monotonic() - self.t0:7.2f}s] {text}\n")
+
+    def flush(self) -> None:
+        if self.lines:
+            text, self.lines = "".join(self.lines), []
+            self.out.write(text)
+            self.out.flush()
 
     def handle(self, event: object) -> None:
         if isinstance(event, RunStarted):
             self.t0 = time.monotonic()
-            self.out.write(f"run {event.run_id}: {event.recipe.path.name}, {len(event.plan.selected)} step(s) to run\n")
+            self.lines.append(f"run {event.run_id}: {event.recipe.path.name}, "
+                              f"{len(event.plan.selected)} step(s) to run\n")
         elif isinstance(event, StepStarted):
             self._line(f"start  {event.step}" + (f" (attempt {event.attempt})" if event.attempt > 1 else ""))
         elif isinstance(event, AttemptFinished) and event.retry_in is not None:
@@ -68,8 +76,7 @@ class PlainConsole:
             why += " (tolerated)" if r.tolerated else ""
             self._line(f"{MARKS.get(r.status, r.status.value):<6} {r.name}{extra}{why}")
         elif isinstance(event, RunFinished):
-            self.out.write(summary_text(event) + "\n")
-            self.out.flush()
+            self.lines.append(summary_text(event) + "\n")
 
 
 def summary_text(event: RunFinished) -> str:

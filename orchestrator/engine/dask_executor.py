@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
@@ -390,7 +390,7 @@ class DaskExecutor:
         self.journals[(task.inv.step, task.inv.attempt)] = result["journal"]
         outcome = AttemptOutcome(**result["outcome"])
         if outcome.aborted and self._abort_reason and outcome.reason == ABORTED:
-            outcome = replace(outcome, reason=self._abort_reason)
+            outcome = outcome._replace(reason=self._abort_reason)
         return outcome
 
     # ------------------------------------------------------------------ cancelling

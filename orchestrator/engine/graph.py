@@ -327,8 +327,12 @@ class GraphRenderer:
             return
         with self._cond:
             handler(event)
+            # the render thread needs waking only to start a wait or for an urgent render; while it waits out
+            # the interval, events just accumulate (a wake per event would cost a thread switch per event)
+            wake = not self._dirty or self._urgent or self._finished
             self._dirty = True
-            self._cond.notify()
+            if wake:
+                self._cond.notify()
 
     def _run_started(self, event: RunStarted) -> None:
         self._recipe, self._plan, self._run_id = event.recipe, event.plan, event.run_id

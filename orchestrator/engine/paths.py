@@ -1,18 +1,14 @@
 """Where things live: the orchestrator folder (code, shipped scriptlets) and the work folder (Data, Logs, Assets)."""
-from __future__ import annotations
-
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from .errors import UserError
 
 HOME = Path(__file__).resolve().parent.parent  # the orchestrator/ folder
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     home: Path
     workdir: Path
 

@@ -1,39 +1,32 @@
 """From a recipe and the user's selection (--only, --skip, --resume-from) to a Plan: what runs, in what order,
 and why each step is or is not selected. Pure: no processes, no files."""
-from __future__ import annotations
-
-import difflib
 import heapq
-from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from .errors import UserError
 from .recipe import Recipe
 
 
-@dataclass(frozen=True)
-class BaseRun:
+class BaseRun(NamedTuple):
     """The earlier run a resume or --only builds on: its id and each step's final status."""
 
     run_id: str
     ok_steps: frozenset[str]
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     only: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     resume_from: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     recipe: Recipe
     order: tuple[str, ...]  # topological, ties broken by idx
     selected: frozenset[str]
     reused: frozenset[str]  # not run: succeeded in the base run
     user_skipped: frozenset[str]  # not run: --skip / outside --only; dependents may still run
-    reasons: dict[str, str] = field(hash=False)
+    reasons: dict[str, str]
     waves: tuple[tuple[str, ...], ...] = ()
     base_run: Optional[str] = None
 
@@ -66,6 +59,8 @@ def topological_order(recipe: Recipe) -> tuple[str, ...]:
 def _check_names(recipe: Recipe, flag: str, names: tuple[str, ...]) -> None:
     for name in names:
         if name not in recipe.by_name:
+            import difflib
+
             close = difflib.get_close_matches(name, list(recipe.by_name), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "see the steps with --list"
             raise UserError(f"{flag}: no step {name!r} in {recipe.path}; {hint}")

@@ -1,18 +1,17 @@
 """One attempt of a step as a supervised process: its own session, output straight into the log file,
 timeout and tree kill (SIGTERM, a grace period, then SIGKILL), resource figures from wait4."""
-from __future__ import annotations
-
 import os
 import signal
-import subprocess
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 from context import utc_now
 
 from .events import AttemptOutcome
 from .secrets import Masker
+
+if TYPE_CHECKING:
+    import subprocess
 
 KILL_GRACE = float(os.environ.get("ORCH_KILL_GRACE", "5"))
 LINE_LIMIT = 64 * 1024  # a longer line is written in pieces so memory stays bounded
@@ -25,21 +24,24 @@ _DEVNULL = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every step's stdin
 utc_stamp = utc_now  # one clock format for logs, events and the context
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):
     """Everything needed to run one attempt of a step, as plain data (it can travel to another machine)."""
 
     step: str
     attempt: int
     argv: tuple[str, ...]
-    env: dict[str, str] = field(hash=False)
+    env: dict[str, str]
     cwd: str
     log_path: str
     timeout: Optional[float] = None
     stamp_lines: bool = False  # --debug: prefix every output line with its UTC time and stream
-    secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask in the output
-    limits: dict[str, int] = field(default_factory=dict, hash=False)  # memory_mb, cpu_seconds, open_files
+    secrets: tuple[str, ...] = ()  # values to mask in the output (never in repr, see below)
+    limits: dict[str, int] = {}  # memory_mb, cpu_seconds, open_files (never mutated)
     pid_file: Optional[str] = None  # where the tree's pids are recorded, so a later runner can end orphans
+
+    def __repr__(self) -> str:
+        """Without env and secrets: a repr can end up in a log (Dask prints failed tasks' arguments)."""
+        return f"Invocation(step={self.step!r}, attempt={self.attempt}, argv={self.argv!r})"
 
     @property
     def piped(self) -> bool:
@@ -239,6 +241,8 @@ class StepProcess:
                 pid = os.posix_spawn(inv.argv[0], list(inv.argv), inv.env, file_actions=actions, setsid=True,
                                      setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
             else:
+                import subprocess  # only for steps with limits: its import costs every run otherwise
+
                 self._popen = subprocess.Popen(inv.argv, cwd=inv.cwd, env=inv.env, stdin=subprocess.DEVNULL,
                                                stdout=outputs[0], stderr=outputs[1], start_new_session=True,
                                                preexec_fn=_limiter(inv.limits) if inv.limits else None)

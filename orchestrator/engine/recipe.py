@@ -1,39 +1,36 @@
 """Recipes as frozen, typed objects, and loading them once: validated by recipe_schema on first sight, then
-served from a per-user cache (Paths.recipe_cache) keyed by the recipe's bytes and the stats of every file the validation
-read (its scriptlets, the engine's schema), so a repeated run skips YAML parsing and pydantic altogether.
+served from a per-user cache (Paths.recipe_cache): one entry per recipe path and work folder, used only while the
+recipe's text and the stats of every file the validation read (its scriptlets, the engine's schema) are unchanged,
+so a repeated run skips YAML parsing and pydantic altogether.
 """
-from __future__ import annotations
-
-import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+import zlib
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 from .errors import RecipeError
 
 HOOK_EVENTS = ("on_run_start", "on_step_start", "on_step_success", "on_step_failure", "on_run_end")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
-@dataclass(frozen=True)
-class Policy:
-    """A step's policy after `defaults:` are applied."""
+class Policy(NamedTuple):
+    """A step's policy after `defaults:` are applied. (Policy, Step and Hook are NamedTuples: immutable and cheap
+    to define at start-up; their dict fields are never mutated, so the shared `{}` defaults are safe.)"""
 
     timeout: Optional[float] = None
     retries: int = 0
     retry_delay: float = 0.0
     backoff: float = 1.0
     continue_on_error: bool = False
-    resources: dict[str, int] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, int] = {}
+    env: dict[str, str] = {}
     expose_for_shell: Union[bool, tuple[str, ...]] = False
-    limits: dict[str, int] = field(default_factory=dict)
+    limits: dict[str, int] = {}
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     name: str
     type: str
     order: int  # position in idx order, 0-based; ties keep list order
@@ -51,8 +48,7 @@ class Step:
     secrets: tuple[str, ...] = ()  # names of the environment variables this step gets (besides the recipe's)
 
 
-@dataclass(frozen=True)
-class Hook:
+class Hook(NamedTuple):
     """A scriptlet the runner calls on a run or step event; it never changes the run's verdict."""
 
     event: str
@@ -65,20 +61,30 @@ class Hook:
     env: dict[str, str]
 
 
-@dataclass(frozen=True)
 class Recipe:
-    path: Path
-    text: str
-    sha256: str
-    test_meta: dict[str, Any]
-    mode: str
-    max_parallel: int
-    resources: dict[str, int]
-    steps: tuple[Step, ...]
-    secrets: tuple[str, ...] = ()  # environment variables every step gets, masked in everything written
-    hooks: tuple[Hook, ...] = ()
-    executor: str = "local"  # local | dask
-    scheduler: Optional[str] = None  # a Dask scheduler address; None with dask: a LocalCluster for the run
+    """A validated recipe. Read-only by convention (built once by recipe_schema or the cache)."""
+
+    __slots__ = ("path", "text", "sha256", "test_meta", "mode", "max_parallel", "resources", "steps", "secrets",
+                 "hooks", "executor", "scheduler", "by_name")
+
+    def __init__(self, path: Path, text: str, sha256: str, test_meta: dict[str, Any], mode: str, max_parallel: int,
+                 resources: dict[str, int], steps: tuple[Step, ...], secrets: tuple[str, ...] = (),
+                 hooks: tuple[Hook, ...] = (), executor: str = "local", scheduler: Optional[str] = None) -> None:
+        self.path, self.text, self.sha256, self.test_meta = path, text, sha256, test_meta
+        self.mode, self.max_parallel, self.resources, self.steps = mode, max_parallel, resources, steps
+        self.secrets = secrets  # environment variables every step gets, masked in everything written
+        self.hooks = hooks
+        self.executor = executor  # local | dask
+        self.scheduler = scheduler  # a Dask scheduler address; None with dask: a LocalCluster for the run
+        self.by_name: dict[str, Step] = {s.name: s for s in steps}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Recipe) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Recipe({str(self.path)!r}, {len(self.steps)} steps)"
 
     @property
     def slug(self) -> str:
@@ -87,13 +93,13 @@ class Recipe:
     def step(self, name: str) -> Step:
         return self.by_name[name]
 
-    @property
-    def by_name(self) -> dict[str, Step]:
-        cached = self.__dict__.get("_by_name")
-        if cached is None:
-            cached = {s.name: s for s in self.steps}
-            object.__setattr__(self, "_by_name", cached)
-        return cached
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (the cache's format)."""
+        data = {name: getattr(self, name) for name in self.__slots__ if name != "by_name"}
+        data["path"] = str(self.path)
+        data["steps"] = [{**s._asdict(), "policy": s.policy._asdict()} for s in self.steps]
+        data["hooks"] = [h._asdict() for h in self.hooks]
+        return data
 
 
 def resolve_entry(base_dirs: tuple[Path, ...], relative: str) -> Optional[Path]:
@@ -136,15 +142,18 @@ def read_recipe(path: Path) -> tuple[bytes, str]:
 def load_recipe(path: Path, base_dirs: tuple[Path, ...], cache_dir: Optional[Path] = None) -> Recipe:
     """Read, validate and freeze a recipe. Raises RecipeError with a message naming file and line."""
     raw, text = read_recipe(path)
-    key = hashlib.sha256(raw + repr((str(path), [str(b) for b in base_dirs], CACHE_FORMAT)).encode()).hexdigest()
-    cached = _from_cache(cache_dir / f"{key}.json") if cache_dir else None
+    # one cache entry per recipe path and work folder; it is used only if it holds this very text (compared
+    # whole, so no hash library is needed on this path) and every file its validation read is unchanged
+    where = repr((str(path), [str(b) for b in base_dirs], CACHE_FORMAT))
+    entry = cache_dir / f"{zlib.crc32(where.encode()):08x}-{path.stem[:40]}.json" if cache_dir else None
+    cached = _from_cache(entry, where, text) if entry else None
     if cached is not None:
         return cached
     from .recipe_schema import build_recipe
 
     recipe = build_recipe(path, raw, text, base_dirs)
-    if cache_dir:
-        _to_cache(cache_dir / f"{key}.json", recipe, base_dirs)
+    if entry:
+        _to_cache(entry, where, recipe, base_dirs)
     return recipe
 
 
@@ -170,26 +179,27 @@ def _dependencies(recipe: Recipe, base_dirs: tuple[Path, ...]) -> list[str]:
     return sorted(files)
 
 
-def _to_cache(target: Path, recipe: Recipe, base_dirs: tuple[Path, ...]) -> None:
+def _to_cache(target: Path, where: str, recipe: Recipe, base_dirs: tuple[Path, ...]) -> None:
     stats = _stats(_dependencies(recipe, base_dirs))
     if stats is None:
         return
-    data = asdict(recipe)
-    data["path"] = str(recipe.path)
+    data = recipe.to_dict()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"stats": stats, "recipe": data}), encoding="utf-8")
+        tmp.write_text(json.dumps({"where": where, "stats": stats, "recipe": data}), encoding="utf-8")
         os.replace(tmp, target)
     except OSError:
         pass  # a cache that cannot be written only costs time
 
 
-def _from_cache(source: Path) -> Optional[Recipe]:
+def _from_cache(source: Path, where: str, text: str) -> Optional[Recipe]:
     try:
         cached = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(cached, dict) or cached.get("where") != where or cached["recipe"]["text"] != text:
+        return None  # another recipe or folder with the same name hash, or the recipe was edited
     if _stats([s[0] for s in cached["stats"]]) != cached["stats"]:
         return None  # a scriptlet or the schema changed since: validate again
     return _recipe_from_dict(cached["recipe"])

@@ -1,17 +1,13 @@
 """execute(options) -> RunResult: the one call the CLI makes. Loads, plans, then drives the run loop:
 ask the scheduler what may start, submit, wait for the first attempt to end, check, commit, repeat."""
-from __future__ import annotations
-
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from context import ContextStore, read_journal
 
@@ -21,13 +17,10 @@ from .errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_STEP_FAILED, UserEr
 from .events import (AttemptFinished, AttemptOutcome, ContextCommitted, Decision, EventBus, RunFinished, RunStarted,
                      StepFinished, StepResult, StepStarted)
 from .executor import Executor, LocalExecutor
-from .graph import GraphRenderer
-from .hooks import HookRunner
 from .paths import Paths
 from .plan import BaseRun, Plan, Selection, build_plan
 from .process import Invocation, utc_stamp
 from .recipe import Recipe, Step, load_recipe
-from .reporting import ReportWriter
 from .rundb import RunDB, RunRecorder
 from .runlog import RunnerLog
 from .scheduler import Scheduler
@@ -39,8 +32,7 @@ GLOBAL_STATE: dict[str, Any] = {}  # test_meta and run id of the run in progress
 ENV_VALUE_LIMIT = 64 * 1024  # larger ctx values are not exposed as CTX_* variables
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     recipe: Path
     selection: Selection = Selection()
     base_run_id: Optional[str] = None
@@ -56,13 +48,12 @@ class RunOptions:
     subscribers: tuple[Any, ...] = ()  # extra event subscribers (console, tests)
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(NamedTuple):
     plan: Plan
     run_id: Optional[str] = None
     verdict: Optional[Verdict] = None
     exit_code: int = EXIT_OK
-    results: dict[str, StepResult] = field(default_factory=dict)
+    results: dict[str, StepResult] = {}
     runner_log: Optional[Path] = None
     report: Optional[Path] = None
     graph: Optional[Path] = None
@@ -115,8 +106,17 @@ class Run:
         self.serial = recipe.mode == "serial" and options.parallel is None
         self.slots = 1 if self.serial else (options.parallel or recipe.max_parallel)
         self.db = db
-        self.graph = GraphRenderer(paths.assets, self.run_dir) if options.graph else None
-        self.report = ReportWriter(paths.workdir) if options.report else None
+        # the graph, report and hook machinery is imported only when used: every run pays for its imports
+        self.graph: Any = None
+        self.report: Any = None
+        if options.graph:
+            from .graph import GraphRenderer
+
+            self.graph = GraphRenderer(paths.assets, self.run_dir)
+        if options.report:
+            from .reporting import ReportWriter
+
+            self.report = ReportWriter(paths.workdir)
         # order matters when the bus closes: the recorder flushes, then the report starts in its own process
         # while the graph thread finishes its last picture
         sinks = [RunRecorder(db), RunnerLog(paths.logs), self.report, self.graph, *options.subscribers]
@@ -204,6 +204,8 @@ class Run:
         started_wall, started = time.monotonic(), utc_stamp()
         self._prepare()
         if self.recipe.hooks:
+            from .hooks import HookRunner
+
             self.bus.subscribe(HookRunner(self.recipe, self.base_env, self.paths.workdir, self.paths.logs,
                                           self.masker))
         self._publish(RunStarted(self.run_id, self.recipe, self.plan, started, self.options.argv,
@@ -211,6 +213,7 @@ class Run:
         for notice in self.notices:
             self._decide(notice)
         self._record_not_run()
+        self.bus.deliver()  # on_run_start hooks and the run's database row come before any step starts
         self.scheduler = Scheduler(self.plan, self.slots, self.recipe.resources, stop_on_failure=self.serial)
         previous = self._install_signals()
         cwd = os.getcwd()
@@ -257,6 +260,8 @@ class Run:
                     self._finish(name, StepStatus.SKIPPED, reason)  # defensive: never spin
                 self.failed = True
                 break
+            # the steps that could start have started: now the bookkeeping, while they run
+            self.bus.deliver()
             now = time.monotonic()
             timeout = max(0.0, min(d for d, _ in self.retry_due) - now) if self.retry_due else None
             for inv, outcome in self.executor.wait(timeout):
@@ -394,7 +399,7 @@ class Run:
             reason = checks.failure_reason(step, self.paths.workdir, writes,
                                            lambda k: self.store.get_json(k) is not None)
             if reason:
-                outcome = replace(outcome, reason=reason)
+                outcome = outcome._replace(reason=reason)
         totals = self.totals.setdefault(step.name, [0.0, 0.0, 0.0])
         totals[0] += outcome.duration
         totals[1] += outcome.cpu
@@ -458,8 +463,9 @@ class Run:
             self._publish(StepFinished(result))
 
     def _publish(self, event: object) -> None:
-        """Every event leaves the engine with secrets masked, so no sink can write one."""
-        self.bus.publish(self.masker.scrub(event))
+        """Every event leaves the engine with secrets masked, so no sink can write one. Queued: the loop
+        delivers the queue once the steps that could start have started (EventBus.deliver)."""
+        self.bus.post(self.masker.scrub(event))
 
     def _decide(self, text: str, step: Optional[str] = None) -> None:
         self._publish(Decision(text, step))
@@ -469,6 +475,8 @@ class Run:
         if self.on_ram:
             final = self.run_dir / "context.db"
             _copy_sqlite(self.ctx_path, final)
+            import shutil
+
             shutil.rmtree(self.ctx_path.parent, ignore_errors=True)
 
 

@@ -5,7 +5,6 @@ refused with a message saying what to do.
 """
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import queue
@@ -146,29 +145,34 @@ class RunDB:
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
-Statement = tuple[str, tuple[Any, ...]]
+Statement = tuple[str, Any]  # (sql, parameters), or (sql, [parameters, ...]) for executemany
 _STOP = None
 
 
 class RunRecorder:
     """Event subscriber recording runs, steps, attempts and events as they happen.
 
-    The runner's thread only turns an event into SQL statements and queues them (microseconds); a writer
-    thread with its own connection commits whatever is queued in one transaction, so a burst of events costs
-    one commit, and a reader (the monitor) sees each change within milliseconds."""
+    The runner's thread only turns events into SQL statements and hands each batch of events over in one
+    queue put (at the bus's flush); a writer thread with its own connection commits whatever is queued in one
+    transaction, so a burst of events costs one commit, and a reader (the monitor) sees each change within
+    milliseconds."""
 
     def __init__(self, db: RunDB) -> None:
         self.db = db
         self.run_id: Optional[str] = None
         self.error: Optional[str] = None
         self.queue: "queue.SimpleQueue[Optional[list[Statement]]]" = queue.SimpleQueue()
+        self.batch: list[Statement] = []
         self.thread = threading.Thread(target=self._write_loop, name="rundb-writer", daemon=True)
         self.thread.start()
 
     def handle(self, event: object) -> None:
-        statements = self._statements(event)
-        if statements:
-            self.queue.put(statements)
+        self.batch += self._statements(event)
+
+    def flush(self) -> None:
+        if self.batch:
+            self.queue.put(self.batch)
+            self.batch = []
 
     def _event(self, kind: str, step: Optional[str], detail: dict[str, Any]) -> Statement:
         return ("INSERT INTO events(run_id, ts, kind, step, detail) VALUES (?,?,?,?,?)",
@@ -224,10 +228,10 @@ class RunRecorder:
                 meta.get("tester"), meta.get("description"), json.dumps(meta), os.uname().nodename, _user(),
                 os.getpid(), json.dumps(list(e.argv)), recipe.mode, recipe.max_parallel, e.started, "running",
                 plan.base_run, e.log_prefix, e.ctx_path))
-        steps = [("INSERT INTO steps(run_id, name, position, idx, status) VALUES (?,?,?,?,?)",
-                  (e.run_id, name, pos, recipe.by_name[name].idx, StepStatus.PENDING.value))
-                 for pos, name in enumerate(plan.order)]
-        return [run, *steps]
+        steps = ("INSERT INTO steps(run_id, name, position, idx, status) VALUES (?,?,?,?,?)",
+                 [(e.run_id, name, pos, recipe.by_name[name].idx, StepStatus.PENDING.value)
+                  for pos, name in enumerate(plan.order)])
+        return [run, steps]
 
     # ------------------------------------------------------------------ the writer thread
 
@@ -252,7 +256,10 @@ class RunRecorder:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for sql, params in statements:
-                conn.execute(sql, params)
+                if isinstance(params, list):
+                    conn.executemany(sql, params)
+                else:
+                    conn.execute(sql, params)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:  # disk full, locked for too long: say it once, keep the run going
             if conn.in_transaction:
@@ -261,6 +268,7 @@ class RunRecorder:
             print(f"warning: {self.error}", file=sys.stderr)
 
     def close(self) -> None:
+        self.flush()
         self.queue.put(_STOP)
         self.thread.join()
         self.db.close()
@@ -298,6 +306,8 @@ def _started_by(pid: int, started: Optional[str]) -> bool:
 
 def _user() -> str:
     try:
+        import getpass
+
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         return str(os.getuid())

@@ -20,7 +20,8 @@ class RunnerLog:
     def handle(self, event: object) -> None:
         if isinstance(event, RunStarted):
             self.logs_dir.mkdir(parents=True, exist_ok=True)
-            self.file = open(self.logs_dir / f"{event.run_id}_runner.log", "a", encoding="utf-8", buffering=1)
+            # block-buffered: the bus calls flush() after each batch of events, one write per batch
+            self.file = open(self.logs_dir / f"{event.run_id}_runner.log", "a", encoding="utf-8")
             plan, recipe = event.plan, event.recipe
             self._write(f"run {event.run_id} started: recipe {recipe.path} (sha256 {recipe.sha256[:12]}), "
                         f"mode {recipe.mode}, argv {' '.join(event.argv)}")
@@ -50,6 +51,10 @@ class RunnerLog:
             self._write(f"run {event.run_id} finished: {event.verdict.value} in {event.duration:.3f} s")
             for conflict in event.conflicts:
                 self._write(f"conflict: {conflict}")
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
 
     def close(self) -> None:
         if self.file is not None:

@@ -3,7 +3,6 @@ writes (step logs, runner log, console, context, run database), in their common 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import enum
 import json
 import os
@@ -88,18 +87,18 @@ class Masker:
             return json.dumps(masked)
 
     def scrub(self, value: Any) -> Any:
-        """Mask every string inside an event (dataclasses, dicts, lists, tuples)."""
+        """Mask every string inside an event (NamedTuples, dicts, lists, tuples)."""
         if not self._pattern or isinstance(value, enum.Enum):
             return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, bytes):
             return self.bytes(value)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            changes = {f.name: self.scrub(getattr(value, f.name)) for f in dataclasses.fields(value)
-                       if isinstance(getattr(value, f.name), (str, bytes, dict, list, tuple))
-                       or dataclasses.is_dataclass(getattr(value, f.name))}
-            return dataclasses.replace(value, **changes) if changes else value
+        names = getattr(type(value), "_fields", None)
+        if names is not None:  # an event or outcome (NamedTuple)
+            changes = {name: self.scrub(item) for name, item in zip(names, value)
+                       if isinstance(item, (str, bytes, dict, list, tuple))}
+            return value._replace(**changes) if changes else value
         if isinstance(value, dict):
             return {k: self.scrub(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import time
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -78,7 +77,7 @@ def supervise(inv: Invocation, marker: Path, stop: Stop, notify: Notify, where: 
         return _result(AttemptOutcome(exit_code=None, reason=reason), [], where)
     if stop():
         return _result(AttemptOutcome(exit_code=None, aborted=True, reason=ABORTED), [], where)
-    inv = replace(inv, env={**inv.env, "ORCH_DASK_WORKER": str(where["worker"])})
+    inv = inv._replace(env={**inv.env, "ORCH_DASK_WORKER": str(where["worker"])})
     _append(inv.log_path, f"===== attempt {inv.attempt} of step {inv.step} runs on Dask worker {where['worker']} "
                           f"(host {where['host']}, worker pid {where['worker_pid']}) =====\n")
     started: dict[str, int] = {}
@@ -205,7 +204,7 @@ def _journal(inv: Invocation) -> list[dict[str, Any]]:
 
 
 def _result(outcome: AttemptOutcome, journal: list[dict[str, Any]], where: dict[str, Any]) -> dict[str, Any]:
-    return {"outcome": asdict(outcome), "journal": journal, "where": where}
+    return {"outcome": outcome._asdict(), "journal": journal, "where": where}
 
 
 def _append(path: str, line: str) -> None:
