@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn, Optional
 
 from engine.errors import EXIT_OK, EXIT_USAGE, UserError
+from helpformat import WrappingHelpFormatter
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +31,7 @@ def _names(text: str) -> tuple[str, ...]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="runner.py", description=__doc__.split("\n\n")[0],
                      epilog="Exit codes: 0 success, 1 a step failed, 2 bad usage or input, 130/143 interrupted.",
-                     allow_abbrev=False)
+                     allow_abbrev=False, formatter_class=WrappingHelpFormatter)
     parser.add_argument("--recipe", required=True, type=Path, metavar="FILE", help="the recipe, e.g. recipes/demo.yaml")
     parser.add_argument("--only", type=_names, default=(), metavar="A,B",
                         help="run just these steps; their upstream results come from the latest run (or --run-id)")

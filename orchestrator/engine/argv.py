@@ -2,10 +2,20 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from typing import Any
 
-BASH = shutil.which("bash") or "/bin/bash"
+
+def _find_bash() -> str:
+    """The first bash on PATH (what shutil.which does; importing shutil costs ~3 ms of every run), else /bin/bash."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", "bash")
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return "/bin/bash"
+
+
+BASH = _find_bash()
 
 
 def flag_name(key: str) -> str:

@@ -79,11 +79,12 @@ def one_line_usage_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """A copy of the scriptlets (and context.py, which they need) in tmp_path/orchestrator, with the
+    """A copy of the scriptlets (and context.py and helpformat.py, which they need) in tmp_path/orchestrator, with the
     project's pytest configuration beside it, as in the repository."""
     root = tmp_path / "orchestrator"
     shutil.copytree(ORCH / "scriptlets", root / "scriptlets", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(ORCH / "context.py", root / "context.py")
+    for module in ("context.py", "helpformat.py"):
+        shutil.copy2(ORCH / module, root / module)
     shutil.copy2(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     return root
 

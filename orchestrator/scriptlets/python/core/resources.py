@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 
 def peak_rss_bytes() -> int:
     """This process's peak resident set size. (ru_maxrss would include the parent's memory inherited at exec.)"""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
+    try:  # bytes: a text read would import the ascii codec, ~0.3 ms of every step
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh.read().splitlines():
+                if line.startswith(b"VmHWM:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
