@@ -30,6 +30,7 @@ from .templating import TemplateError, dig, render
 
 GLOBAL_STATE: dict[str, Any] = {}  # test_meta and run id of the run in progress, for in-process code
 ENV_VALUE_LIMIT = 64 * 1024  # larger ctx values are not exposed as CTX_* variables
+DELIVER_EVERY = 200  # events queued before the loop delivers them even while attempts keep ending
 
 
 class RunOptions(NamedTuple):
@@ -124,6 +125,8 @@ class Run:
         self.masker = Masker(())
         self.executor = executor or self._make_executor()
         self.journal_dir = self.run_dir / "journal"
+        self._journal_prefix = f"{self.journal_dir}/"
+        self._log_prefix = f"{paths.logs}/{self.run_id}_"
         self.on_ram = paths.store_on_ram()
         self.results: dict[str, StepResult] = {}
         self.attempts: dict[str, int] = {}
@@ -260,11 +263,16 @@ class Run:
                     self._finish(name, StepStatus.SKIPPED, reason)  # defensive: never spin
                 self.failed = True
                 break
-            # the steps that could start have started: now the bookkeeping, while they run
-            self.bus.deliver()
-            now = time.monotonic()
-            timeout = max(0.0, min(d for d, _ in self.retry_due) - now) if self.retry_due else None
-            for inv, outcome in self.executor.wait(timeout):
+            # The steps that could start have started. Attempts that ended meanwhile come first (their slots
+            # refill sooner); the bookkeeping (console, logs, database) is done when nothing is waiting, while
+            # the steps run, or after DELIVER_EVERY events at the latest.
+            finished = self.executor.wait(0.0) if len(self.bus.pending) < DELIVER_EVERY else []
+            if not finished and not self.signal_received:
+                self.bus.deliver()
+                now = time.monotonic()
+                timeout = max(0.0, min(d for d, _ in self.retry_due) - now) if self.retry_due else None
+                finished = self.executor.wait(timeout)
+            for inv, outcome in finished:
                 self._attempt_ended(inv, outcome)
 
     def _abort(self) -> None:
@@ -360,10 +368,10 @@ class Run:
 
     # per-step paths as plain strings: this is the hot path, and pathlib objects cost microseconds each
     def _journal(self, name: str, attempt: int) -> str:
-        return f"{self.journal_dir}/{name}.{attempt}.jsonl"
+        return f"{self._journal_prefix}{name}.{attempt}.jsonl"
 
     def _log(self, name: str) -> str:
-        return f"{self.paths.logs}/{self.run_id}_{name}.log"
+        return f"{self._log_prefix}{name}.log"
 
     def _exposed(self, step: Step) -> dict[str, str]:
         wanted = step.policy.expose_for_shell
