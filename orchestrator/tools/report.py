@@ -68,6 +68,10 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", default="latest", metavar="ID",
                         help="a run id, its start or end (e.g. bd49), or latest (default)")
     parser.add_argument("--format", default="xlsx", choices=tuple(FORMATS), help="report format (default xlsx)")
+    parser.add_argument("--start-on-stdin", action="store_true",
+                        help="load everything, then wait for a line on standard input before reading the run "
+                             "(the runner starts its report with the run this way, so the imports overlap the "
+                             "steps); if the input ends without a line, write nothing")
     _common(parser)
     return parser
 
@@ -117,6 +121,11 @@ def report_run(args: argparse.Namespace) -> int:
     import reports
     from reports import model
 
+    if args.start_on_stdin:
+        if args.format == "xlsx":
+            from reports import excel  # noqa: F401 - imported now, while the run is still going
+        if not sys.stdin.readline():
+            return EXIT_OK  # the runner ended without finishing the run: nothing to write
     paths = Paths.for_workdir(args.workdir)
     _check_output(args.output, args.format)
     db = model.open_db(paths)
