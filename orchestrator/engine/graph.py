@@ -292,8 +292,9 @@ class GraphRenderer:
     """Keeps Assets/step_sequence.* up to date during a run.
 
     `handle` runs on the runner's thread and only records the event and wakes the render thread. That thread
-    renders at once at RunStarted and RunFinished, and otherwise at most every `min_interval` seconds, so a burst
-    of events becomes one render. At the end the files are copied into `run_dir`.
+    renders at once at RunFinished, and otherwise at most every `min_interval` seconds (the first time
+    `min_interval` after RunStarted), so a burst of events becomes one render and a short run is laid out once.
+    At the end the files are copied into `run_dir`.
     """
 
     def __init__(self, assets_dir: Path, run_dir: Optional[Path] = None, min_interval: float = 2.0,
@@ -337,7 +338,9 @@ class GraphRenderer:
     def _run_started(self, event: RunStarted) -> None:
         self._recipe, self._plan, self._run_id = event.recipe, event.plan, event.run_id
         self._statuses = {n: StepStatus(status_key(s)) for n, s in plan_statuses(event.plan).items()}
-        self._urgent = True
+        # the first picture waits for the interval like any other: a run shorter than that is drawn once, at
+        # its end, instead of laying out the whole graph while its first steps compete for the CPU
+        self._next_allowed = time.monotonic() + self.min_interval
 
     def _step_started(self, event: StepStarted) -> None:
         self._statuses[event.step] = StepStatus.RUNNING
