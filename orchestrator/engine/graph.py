@@ -15,9 +15,8 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, NamedTuple, Optional, Union
 
 from .events import AttemptFinished, RunFinished, RunStarted, StepFinished, StepResult, StepStarted
 from .plan import Plan
@@ -180,8 +179,7 @@ def to_dot(recipe: Recipe, plan: Plan, statuses: Mapping[str, StatusKey], durati
 # --------------------------------------------------------------------------- files
 
 
-@dataclass(frozen=True)
-class RenderOutcome:
+class RenderOutcome(NamedTuple):
     files: tuple[Path, ...]  # written this time: the .dot, then the images when `dot` ran
     message: Optional[str] = None  # a problem to tell the user (missing `dot`, a failed render)
     seconds: float = 0.0
@@ -268,10 +266,28 @@ def render_plan(recipe: Recipe, plan: Plan, assets_dir: Path, dot_path: str = "d
                 quiet: bool = False) -> RenderOutcome:
     """For --dry-run: the plan's graph (selected steps pending, reused as reused, skipped as skipped), now."""
     text = to_dot(recipe, plan, plan_statuses(plan), {}, title=f"{recipe.path.name} (plan)")
+    current = _current_pictures(text, assets_dir)
+    if current:  # the same plan drawn before and not replaced since: nothing to lay out again
+        return RenderOutcome(current)
     outcome = render_files(text, assets_dir, dot_path, len(plan.order))
     if outcome.message and not quiet:
         print(outcome.message, file=sys.stderr)
     return outcome
+
+
+def _current_pictures(dot_text: str, assets_dir: Path) -> tuple[Path, ...]:
+    """The .dot and its pictures when the .dot holds exactly this text and every picture is at least as new."""
+    dot_file = assets_dir / f"{BASENAME}.dot"
+    images = [assets_dir / f"{BASENAME}.{fmt}" for fmt in FORMATS]
+    try:
+        if dot_file.read_text(encoding="utf-8") != dot_text:
+            return ()
+        drawn = dot_file.stat().st_mtime_ns
+        if all(image.stat().st_mtime_ns >= drawn for image in images):
+            return (dot_file, *images)
+    except OSError:
+        pass
+    return ()
 
 
 def copy_outputs(files: tuple[Path, ...], run_dir: Path) -> list[Path]:

@@ -332,3 +332,17 @@ def test_renders_leak_no_descriptors_and_leave_readable_files(eight, tmp_path: P
     assert len(os.listdir("/proc/self/fd")) == before  # runs in one process (endurance) must not run out
     for path in (tmp_path / "Assets").iterdir():
         assert path.stat().st_mode & 0o777 == 0o644, path  # mkstemp's 0600 would hide them from other users
+
+
+@needs_dot
+def test_the_same_plan_is_not_laid_out_again(eight, tmp_path: Path) -> None:
+    recipe, plan = eight
+    assets = tmp_path / "Assets"
+    first = render_plan(recipe, plan, assets, quiet=True)
+    stamps = {f: f.stat().st_mtime_ns for f in first.files}
+    assert [f.suffix for f in first.files] == [".dot", ".png", ".svg"]
+    again = render_plan(recipe, plan, assets, quiet=True)  # a repeated --dry-run: the pictures are current
+    assert again.files == first.files and all(f.stat().st_mtime_ns == stamps[f] for f in again.files)
+    (assets / "step_sequence.png").unlink()  # a picture gone (or older than the .dot): drawn again
+    redrawn = render_plan(recipe, plan, assets, quiet=True)
+    assert (assets / "step_sequence.png").exists() and redrawn.files[0].stat().st_mtime_ns > stamps[first.files[0]]
