@@ -54,7 +54,7 @@ test-bats:
 # Style, types, and the scriptlets' documentation contract
 lint: setup
 	$(VENV)/bin/ruff check orchestrator tests
-	$(VENV)/bin/mypy orchestrator/engine orchestrator/context.py orchestrator/runner.py \
+	$(VENV)/bin/mypy orchestrator/engine orchestrator/context.py orchestrator/runner.py orchestrator/helpformat.py \
 		orchestrator/scriptlets/python/core orchestrator/reports orchestrator/scriptlets/python/apps
 	$(PY) orchestrator/tools/scriptlets.py check
 	$(PY) orchestrator/tools/scriptlets.py docs --check
