@@ -118,8 +118,8 @@ class Run:
             from .reporting import ReportWriter
 
             self.report = ReportWriter(paths.workdir)
-        # order matters when the bus closes: the recorder flushes, then the report starts in its own process
-        # while the graph thread finishes its last picture
+        # order matters when the bus closes: the recorder flushes, then the report process (started with the run)
+        # is told to write while the graph thread finishes its last picture
         sinks = [RunRecorder(db), RunnerLog(paths.logs), self.report, self.graph, *options.subscribers]
         self.bus = EventBus([sink for sink in sinks if sink is not None])
         self.masker = Masker(())
