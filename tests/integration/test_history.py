@@ -160,3 +160,52 @@ def test_retention_prunes_old_runs_with_their_files(wd: Workdir) -> None:
     assert list(wd.path.glob(f"Logs/{third}_*")) and (wd.path / "Data" / "runs" / third).exists()
     bad = subprocess.run(tool, capture_output=True, text=True)
     assert bad.returncode == 2 and "give --keep N" in bad.stderr
+
+
+def _report_processes(runner_pid: int) -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.Process(runner_pid).children()
+            if any(part.endswith("report.py") for part in p.cmdline())]
+
+
+def test_ctrl_c_from_a_terminal_still_writes_the_aborted_runs_report(wd: Workdir) -> None:
+    """The report process starts with the run (its imports overlap the steps); a terminal's Ctrl-C reaches the
+    whole foreground process group, and must not take the report of the aborted run with it."""
+    pids = wd.path / "pids"
+    recipe = wd.recipe(f"""
+steps:
+  - {{name: long, type: shell, cmd: scripts/tree.sh, args: {{pids: {pids}}}}}
+""")
+    cmd = [PY, str(ORCH / "runner.py"), "--recipe", str(recipe), "--workdir", str(wd.path), "--plain"]
+    runner = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # its own group, as a shell's foreground job
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3)
+    assert len(_report_processes(runner.pid)) == 1  # already started, waiting for the run to end
+    os.killpg(runner.pid, signal.SIGINT)
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130, out + err
+    (run_id,) = wd.run_ids()
+    report = wd.path / "Data" / "reports" / f"{run_id}.xlsx"
+    assert report.stat().st_size > 0 and f"report: {report}" in out, out + err
+    assert "was not written" not in err
+
+
+def test_a_killed_runner_leaves_no_report_process_behind(wd: Workdir) -> None:
+    pids = wd.path / "pids"
+    recipe = wd.recipe(f"""
+steps:
+  - {{name: long, type: shell, cmd: scripts/tree.sh, args: {{pids: {pids}}}}}
+""")
+    runner = start_runner(wd, recipe)
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3)
+    wait_for(lambda: len(list(wd.path.glob("Data/runs/*/pids/long.1"))) == 1)
+    time.sleep(0.2)  # the whole tree has been sampled and recorded, setsid escapee included
+    reporters = _report_processes(runner.pid)
+    assert len(reporters) == 1
+    runner.send_signal(signal.SIGKILL)
+    runner.communicate(timeout=10)
+    wait_for(lambda: pids_alive(reporters) == [], timeout=10)  # its input ended: it exits, writing nothing
+    assert not (wd.path / "Data" / "reports").exists()
+    wd.run(recipe, "--validate")  # the next runner ends the step tree the crashed run left
+    wait_for(lambda: pids_alive([int(p) for p in pids.read_text().split()]) == [], timeout=10)
