@@ -124,10 +124,6 @@ class EventBus:
     def post(self, event: object) -> None:
         self.pending.append(event)
 
-    def publish(self, event: object) -> None:
-        self.pending.append(event)
-        self.deliver()
-
     def deliver(self) -> None:
         if not self.pending:
             return
