@@ -2,6 +2,7 @@
 # make test  - set up and run every test (pytest and bats)
 # make monitor - the web monitor on 127.0.0.1:8050
 # make bench - compare the runner with xargs/bash doing the same work
+# make schema - regenerate the recipe JSON Schema and its quick check from the pydantic models
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 # command:debian-package pairs the project needs on the machine
 SYSTEM_PACKAGES := dot:graphviz bats:bats hyperfine:hyperfine chromium:chromium chromedriver:chromium-driver
 
-.PHONY: setup bytecode system-packages run monitor test test-py test-bats lint bench clean
+.PHONY: setup bytecode system-packages run monitor test test-py test-bats lint schema bench clean
 
 setup: $(STAMP)
 
@@ -58,6 +59,12 @@ lint: setup
 		orchestrator/scriptlets/python/core orchestrator/reports orchestrator/scriptlets/python/apps
 	$(PY) orchestrator/tools/scriptlets.py check
 	$(PY) orchestrator/tools/scriptlets.py docs --check
+	cd orchestrator && ../$(PY) -m engine.recipe_schema --check
+
+# docs/recipe.schema.json (for editors) and orchestrator/engine/recipe_check.py (the runner's quick check of a
+# recipe), both derived from orchestrator/engine/recipe_schema.py; a test fails while they are stale
+schema: setup
+	cd orchestrator && ../$(PY) -m engine.recipe_schema
 
 bench: setup bytecode system-packages
 	$(PY) tests/bench/bench.py

@@ -9,6 +9,7 @@ Exit codes: 0 success, 1 a step failed, 2 bad usage or input, 130/143 interrupte
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import NoReturn, Optional
@@ -85,6 +86,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         debug=args.debug, workdir=args.workdir, executor=args.executor, scheduler=args.scheduler,
         graph=not args.no_graph, report=not args.no_report, argv=tuple(argv))
     if args.list or args.validate or args.dry_run:
+        gc.disable()  # a short read-only command: the cyclic collector would only rescan the recipe's objects
         result = run.execute(options)
         recipe = result.plan.recipe
         if args.validate:

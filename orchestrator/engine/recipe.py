@@ -1,7 +1,7 @@
-"""Recipes as frozen, typed objects, and loading them once: validated by recipe_schema on first sight, then
+"""Recipes as frozen, typed objects, and loading them once: validated by recipe_build on first sight, then
 served from a per-user cache (Paths.recipe_cache): one entry per recipe path and work folder, used only while the
 recipe's text and the stats of every file the validation read (its scriptlets, the engine's schema) are unchanged,
-so a repeated run skips YAML parsing and pydantic altogether.
+so a repeated run skips YAML parsing and validation altogether.
 """
 import json
 import os
@@ -62,7 +62,7 @@ class Hook(NamedTuple):
 
 
 class Recipe:
-    """A validated recipe. Read-only by convention (built once by recipe_schema or the cache)."""
+    """A validated recipe. Read-only by convention (built once by recipe_build or the cache)."""
 
     __slots__ = ("path", "text", "sha256", "test_meta", "mode", "max_parallel", "resources", "steps", "secrets",
                  "hooks", "executor", "scheduler", "by_name")
@@ -149,7 +149,7 @@ def load_recipe(path: Path, base_dirs: tuple[Path, ...], cache_dir: Optional[Pat
     cached = _from_cache(entry, where, text) if entry else None
     if cached is not None:
         return cached
-    from .recipe_schema import build_recipe
+    from .recipe_build import build_recipe
 
     recipe = build_recipe(path, raw, text, base_dirs)
     if entry:
@@ -167,7 +167,8 @@ def _stats(paths: list[str]) -> Optional[list[list[Any]]]:
 def _dependencies(recipe: Recipe, base_dirs: tuple[Path, ...]) -> list[str]:
     """Every file whose change could change the validation: the engine's schema and every entry point."""
     here = Path(__file__).parent
-    files = {str(here / name) for name in ("recipe.py", "recipe_schema.py", "templating.py")}
+    files = {str(here / name) for name in ("recipe.py", "recipe_yaml.py", "recipe_build.py", "recipe_check.py",
+                                           "recipe_schema.py", "templating.py")}
     entries: tuple[Union[Step, Hook], ...] = (*recipe.steps, *recipe.hooks)
     for entry in entries:
         if entry.cmd:

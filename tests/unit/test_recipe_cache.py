@@ -23,16 +23,16 @@ hooks:
 @pytest.fixture
 def counting(monkeypatch):
     """Counts real validations."""
-    from engine import recipe_schema
+    from engine import recipe_build
 
     calls = []
-    real = recipe_schema.build_recipe
+    real = recipe_build.build_recipe
 
     def build(*args):
         calls.append(args[0])
         return real(*args)
 
-    monkeypatch.setattr(recipe_schema, "build_recipe", build)
+    monkeypatch.setattr(recipe_build, "build_recipe", build)
     return calls
 
 
