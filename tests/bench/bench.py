@@ -355,10 +355,23 @@ def fresh_workdir(bench: Path, tag: str, copy: tuple[str, ...] = ("step.sh",)) -
     return wd
 
 
+def set_aside(path: Path, bench: Path) -> None:
+    """Move a repetition's output out of the way (one rename) instead of deleting it; the whole bench folder goes
+    at the end. On ext4 without a journal (this project's CI VMs), the inode allocator steps over inodes freed in
+    the last seconds to minutes, so right after a clean-up has deleted hundreds of files, creating one costs up to
+    ~0.5 ms of kernel CPU instead of ~20 us: the bench's own clean-up made the next repetition's log files slow to
+    create, on both sides, and more for the side that creates them all in one process."""
+    if path.exists():
+        trash = bench / "trash"
+        trash.mkdir(exist_ok=True)
+        path.rename(Path(tempfile.mkdtemp(prefix=path.name + "-", dir=trash)) / path.name)
+
+
 def reused_workdir(bench: Path, tag: str) -> Path:
     """One work folder per workload, emptied of Data/, Logs/ and Assets/ after each repetition (outside the
-    timing): every repetition starts with a new run database and no logs, like a user's next run of the same
-    recipe in the same folder, so the validated recipe comes from the runner's cache (filled by the warm-up run).
+    timing, with set_aside): every repetition starts with a new run database and no logs, like a user's next run
+    of the same recipe in the same folder, so the validated recipe comes from the runner's cache (filled by the
+    warm-up run).
     The first-sight (cold) cost of a recipe is measured by the startup and scale rows."""
     wd = bench / f"{tag}-work"
     if not wd.exists():
@@ -397,7 +410,7 @@ def run_runner_once(bench: Path, comp: Comparison, recipe: Path, extra_flags: tu
         return elapsed, cpu, reported_run_s(console)
     finally:
         for name in ("Data", "Logs", "Assets"):
-            shutil.rmtree(wd / name, ignore_errors=True)
+            set_aside(wd / name, bench)
 
 
 def run_baseline_once(bench: Path, comp: Comparison) -> tuple[float, float]:
@@ -408,7 +421,7 @@ def run_baseline_once(bench: Path, comp: Comparison) -> tuple[float, float]:
         check_baseline_logs(logs, comp)
         return elapsed, cpu
     finally:
-        shutil.rmtree(logs, ignore_errors=True)
+        set_aside(logs, bench)
 
 
 def bench_comparison(bench: Path, comp: Comparison, reps: int) -> dict[str, Any]:
@@ -528,11 +541,11 @@ def bench_rss(bench: Path, comparisons_: dict[str, Comparison]) -> dict[str, Any
     for _ in range(2):
         for kind, env in envs.items():
             for name in ("Data", "Logs", "Assets"):
-                shutil.rmtree(wd / name, ignore_errors=True)
+                set_aside(wd / name, bench)
             _, peak = run_polled(runner_argv(recipe, wd, "--parallel", "2"), ROOT, env, out=bench / "rss-console.txt")
             check_runner_logs(wd, comp)
             peaks[kind].append(peak)
-    shutil.rmtree(wd, ignore_errors=True)
+    set_aside(wd, bench)
     peak, cold = max(peaks["warm"]), max(peaks["cold"])
     return dict(kind="rss", title="runner peak RSS on W1 (500 steps)", samples_bytes=peaks["warm"], peak_rss_bytes=peak,
                 cold_samples_bytes=peaks["cold"], cold_peak_rss_bytes=cold,
