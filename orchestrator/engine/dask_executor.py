@@ -446,9 +446,9 @@ class DaskExecutor:
             self.client.cancel(stranded, force=True)
 
     def _end_orphan(self, task: _Task) -> str:
-        """A step whose worker died keeps running in its own session: end it if it runs on this host."""
-        if not task.started:
-            return ""
+        """A step whose worker died keeps running in its own session: end it if it runs on this host. Its marker
+        says whether it started (no marker, or no pid in it: it did not); the worker's start notice is no
+        guide, since a worker killed just after starting the step may never have sent it."""
         return end_orphan(read_marker(self._marker(task.inv)))
 
     # ------------------------------------------------------------------ shutting down

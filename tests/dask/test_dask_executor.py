@@ -202,8 +202,13 @@ def test_a_step_whose_only_capable_worker_left_fails_instead_of_waiting_forever(
     run = DaskRun(dwd.path, recipe, fresh_cluster.address, lost_grace=0.5)
     step_pid: list[int] = []
 
+    def recorded_pid() -> bool:
+        return any('"pid"' in marker.read_text() for marker in dwd.path.glob("Data/**/attempts/on_dut.1.started"))
+
     def kill_the_bench_worker() -> None:
         step_pid.append(int(wait_for(lambda: lines(out), 30, "the step to start")[0].split()[3]))
+        # the worker dies while its step runs, not in the instant between starting it and writing down its pid
+        wait_for(recorded_pid, 10, "the worker to record the step's pid in its marker")
         fresh_cluster.kill_group("bench")
 
     threading.Thread(target=kill_the_bench_worker, daemon=True).start()
