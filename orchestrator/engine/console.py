@@ -5,7 +5,8 @@ import sys
 import time
 from typing import IO, Any
 
-from .events import AttemptFinished, ContextCommitted, RunFinished, RunStarted, StepFinished, StepStarted
+from .events import (AttemptFinished, ContextCommitted, Dispatching, RunFinished, RunStarted, StepFinished,
+                     StepStarted)
 from .plan import Plan
 from .status import StepStatus, Verdict
 
@@ -40,13 +41,16 @@ def _size(nbytes: int) -> str:
     return f"{nbytes / 1048576:.1f} MB" if nbytes else "-"
 
 
-class PlainConsole:
+class PlainConsole(Dispatching):
     """One line per event that matters; for logs, CI and pipes."""
 
     def __init__(self, out: IO[str] = sys.stdout) -> None:
         self.out = out
         self.t0 = time.monotonic()
         self.lines: list[str] = []  # written by flush(), after each batch of events: one write, not one per line
+        self.handlers = {RunStarted: self._run_started, StepStarted: self._step_started,
+                          AttemptFinished: self._attempt_finished, ContextCommitted: self._context_committed,
+                          StepFinished: self._step_finished, RunFinished: self._run_finished}
 
     def _line(self, text: str) -> None:
         self.lines.append(f"[{time.monotonic() - self.t0:7.2f}s] {text}\n")
@@ -57,26 +61,33 @@ class PlainConsole:
             self.out.write(text)
             self.out.flush()
 
-    def handle(self, event: object) -> None:
-        if isinstance(event, RunStarted):
-            self.t0 = time.monotonic()
-            self.lines.append(f"run {event.run_id}: {event.recipe.path.name}, "
-                              f"{len(event.plan.selected)} step(s) to run\n")
-        elif isinstance(event, StepStarted):
-            self._line(f"start  {event.step}" + (f" (attempt {event.attempt})" if event.attempt > 1 else ""))
-        elif isinstance(event, AttemptFinished) and event.retry_in is not None:
+    def _run_started(self, event: RunStarted) -> None:
+        self.t0 = time.monotonic()
+        self.lines.append(f"run {event.run_id}: {event.recipe.path.name}, {len(event.plan.selected)} step(s) to run\n")
+
+    def _step_started(self, event: StepStarted) -> None:
+        self._line(f"start  {event.step}" + (f" (attempt {event.attempt})" if event.attempt > 1 else ""))
+
+    def _attempt_finished(self, event: AttemptFinished) -> None:
+        if event.retry_in is not None:
             self._line(f"retry  {event.step}: {event.outcome.reason}; "
                        f"attempt {event.attempt + 1} in {event.retry_in:g} s")
-        elif isinstance(event, ContextCommitted) and event.conflicts:
+
+    def _context_committed(self, event: ContextCommitted) -> None:
+        if event.conflicts:
             self._line(f"CONFLICT {event.step}: {', '.join(event.conflicts)} also written by a parallel step")
-        elif isinstance(event, StepFinished) and event.result.status != StepStatus.REUSED:
-            r = event.result
-            extra = f" in {r.duration:.2f}s" if r.attempts else ""
-            why = f": {r.reason}" if r.reason and r.status != StepStatus.SUCCEEDED else ""
-            why += " (tolerated)" if r.tolerated else ""
-            self._line(f"{MARKS.get(r.status, r.status.value):<6} {r.name}{extra}{why}")
-        elif isinstance(event, RunFinished):
-            self.lines.append(summary_text(event) + "\n")
+
+    def _step_finished(self, event: StepFinished) -> None:
+        r = event.result
+        if r.status == StepStatus.REUSED:
+            return
+        extra = f" in {r.duration:.2f}s" if r.attempts else ""
+        why = f": {r.reason}" if r.reason and r.status != StepStatus.SUCCEEDED else ""
+        why += " (tolerated)" if r.tolerated else ""
+        self._line(f"{MARKS.get(r.status, r.status.value):<6} {r.name}{extra}{why}")
+
+    def _run_finished(self, event: RunFinished) -> None:
+        self.lines.append(summary_text(event) + "\n")
 
 
 def summary_text(event: RunFinished) -> str:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import UserError
-from .events import (AttemptFinished, ContextCommitted, Decision, RunFinished, RunStarted, StepFinished,
-                     StepStarted)
+from .events import (AttemptFinished, ContextCommitted, Decision, Dispatching, RunFinished, RunStarted,
+                     StepFinished, StepStarted)
 from .process import start_ticks, utc_stamp
 from .status import StepStatus, Verdict
 
@@ -149,13 +149,18 @@ Statement = tuple[str, Any]  # (sql, parameters), or (sql, [parameters, ...]) fo
 _STOP = None
 
 
-class RunRecorder:
+class RunRecorder(Dispatching):
     """Event subscriber recording runs, steps, attempts and events as they happen.
 
     The runner's thread only turns events into SQL statements and hands each batch of events over in one
     queue put (at the bus's flush); a writer thread with its own connection commits whatever is queued in one
     transaction, so a burst of events costs one commit, and a reader (the monitor) sees each change within
-    milliseconds."""
+    milliseconds.
+
+    The `events` table is the database's change feed (readers use its newest id to see that something
+    changed): one row per run start and end, decision and context commit, and one `steps` row per batch
+    naming the steps that started, ended an attempt or finished in it. What those steps did is in the
+    `steps` and `attempts` tables, so it is not written a second time per event."""
 
     def __init__(self, db: RunDB) -> None:
         self.db = db
@@ -163,63 +168,82 @@ class RunRecorder:
         self.error: Optional[str] = None
         self.queue: "queue.SimpleQueue[Optional[list[Statement]]]" = queue.SimpleQueue()
         self.batch: list[Statement] = []
+        self.changes: dict[str, dict[str, Any]] = {}  # the batch's step changes, for its `steps` event row
+        self.handlers = {RunStarted: self._run_started, Decision: self._decision,
+                          ContextCommitted: self._context_committed, StepStarted: self._step_started,
+                          AttemptFinished: self._attempt_finished, StepFinished: self._step_finished,
+                          RunFinished: self._run_finished}
         self.thread = threading.Thread(target=self._write_loop, name="rundb-writer", daemon=True)
         self.thread.start()
 
-    def handle(self, event: object) -> None:
-        self.batch += self._statements(event)
-
     def flush(self) -> None:
+        self._close_changes()
         if self.batch:
             self.queue.put(self.batch)
             self.batch = []
 
-    def _event(self, kind: str, step: Optional[str], detail: dict[str, Any]) -> Statement:
-        return ("INSERT INTO events(run_id, ts, kind, step, detail) VALUES (?,?,?,?,?)",
-                (self.run_id, utc_stamp(), kind, step, json.dumps(detail, default=str)))
+    def _event(self, kind: str, step: Optional[str], detail: dict[str, Any]) -> None:
+        self.batch.append(("INSERT INTO events(run_id, ts, kind, step, detail) VALUES (?,?,?,?,?)",
+                           (self.run_id, utc_stamp(), kind, step, json.dumps(detail, default=str))))
 
-    def _statements(self, event: object) -> list[Statement]:
-        if isinstance(event, RunStarted):
-            self.run_id = event.run_id
-            return [*self._run_started(event), self._event("run_started", None, {"argv": list(event.argv)})]
-        if isinstance(event, Decision):
-            return [self._event("decision", event.step, {"text": event.text})]
-        if isinstance(event, ContextCommitted):
-            return [self._event("context_committed", event.step, {
-                "attempt": event.attempt, "keys": list(event.keys), "conflicts": list(event.conflicts),
-                "head": event.head})]
-        if isinstance(event, StepStarted):
-            return [("UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
-                     "WHERE run_id = ? AND name = ?",
-                     (StepStatus.RUNNING.value, event.started, event.attempt, event.log_path, self.run_id, event.step)),
-                    ("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
-                     (self.run_id, event.step, event.attempt, event.pid, event.started)),
-                    self._event("step_started", event.step, {"attempt": event.attempt, "pid": event.pid})]
-        if isinstance(event, AttemptFinished):
-            o = event.outcome
-            return [("UPDATE attempts SET duration = ?, cpu = ?, max_rss = ?, exit_code = ?, signal = ?, reason = ? "
-                     "WHERE run_id = ? AND step = ? AND attempt = ?",
-                     (o.duration, o.cpu, o.max_rss, o.exit_code, o.signal, o.reason, self.run_id, event.step,
-                      event.attempt)),
-                    self._event("attempt_finished", event.step, {"attempt": event.attempt, "ok": o.ok,
-                                                                 "reason": o.reason, "retry_in": event.retry_in})]
-        if isinstance(event, StepFinished):
-            r = event.result
-            return [("UPDATE steps SET status = ?, attempts = ?, started = ?, ended = ?, duration = ?, cpu = ?, "
-                     "max_rss = ?, exit_code = ?, reason = ?, log_path = ?, tolerated = ?, reused_from = ?, "
-                     "metadata = ? WHERE run_id = ? AND name = ?",
-                     (r.status.value, r.attempts, r.started, r.ended, r.duration, r.cpu, r.max_rss, r.exit_code,
-                      r.reason, r.log_path, int(r.tolerated), r.reused_from,
-                      json.dumps(r.metadata) if r.metadata else None, self.run_id, r.name)),
-                    self._event("step_finished", r.name, {"status": r.status.value, "reason": r.reason})]
-        if isinstance(event, RunFinished):
-            return [("UPDATE runs SET ended = ?, duration = ?, verdict = ? WHERE id = ?",
-                     (event.ended, event.duration, event.verdict.value, event.run_id)),
-                    self._event("run_finished", None, {"verdict": event.verdict.value,
-                                                       "conflicts": list(event.conflicts)})]
-        return []
+    def _changed(self, kind: str, step: str, value: Any) -> None:
+        self.changes.setdefault(kind, {})[step] = value
 
-    def _run_started(self, e: RunStarted) -> list[Statement]:
+    def _close_changes(self) -> None:
+        """The batch's step changes as one `steps` event, e.g. {"started": {"a": 1}, "finished": {"b": "failed"}}."""
+        if self.changes:
+            steps = {name for names in self.changes.values() for name in names}
+            self._event("steps", next(iter(steps)) if len(steps) == 1 else None, self.changes)
+            self.changes = {}
+
+    # ------------------------------------------------------------------ one handler per event type
+
+    def _run_started(self, e: RunStarted) -> None:
+        self.run_id = e.run_id
+        self.batch += self._run_rows(e)
+        self._event("run_started", None, {"argv": list(e.argv)})
+
+    def _decision(self, e: Decision) -> None:
+        self._event("decision", e.step, {"text": e.text})
+
+    def _context_committed(self, e: ContextCommitted) -> None:
+        self._event("context_committed", e.step, {"attempt": e.attempt, "keys": list(e.keys),
+                                                  "conflicts": list(e.conflicts), "head": e.head})
+
+    def _step_started(self, e: StepStarted) -> None:
+        self.batch.append(("UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
+                           "WHERE run_id = ? AND name = ?",
+                           (StepStatus.RUNNING.value, e.started, e.attempt, e.log_path, self.run_id, e.step)))
+        self.batch.append(("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
+                           (self.run_id, e.step, e.attempt, e.pid, e.started)))
+        self._changed("started", e.step, e.attempt)
+
+    def _attempt_finished(self, e: AttemptFinished) -> None:
+        o = e.outcome
+        self.batch.append(("UPDATE attempts SET duration = ?, cpu = ?, max_rss = ?, exit_code = ?, signal = ?, "
+                           "reason = ? WHERE run_id = ? AND step = ? AND attempt = ?",
+                           (o.duration, o.cpu, o.max_rss, o.exit_code, o.signal, o.reason, self.run_id, e.step,
+                            e.attempt)))
+        if e.retry_in is not None:
+            self._changed("retrying", e.step, {"attempt": e.attempt, "reason": o.reason, "retry_in": e.retry_in})
+
+    def _step_finished(self, e: StepFinished) -> None:
+        r = e.result
+        self.batch.append(("UPDATE steps SET status = ?, attempts = ?, started = ?, ended = ?, duration = ?, cpu = ?, "
+                           "max_rss = ?, exit_code = ?, reason = ?, log_path = ?, tolerated = ?, reused_from = ?, "
+                           "metadata = ? WHERE run_id = ? AND name = ?",
+                           (r.status.value, r.attempts, r.started, r.ended, r.duration, r.cpu, r.max_rss, r.exit_code,
+                            r.reason, r.log_path, int(r.tolerated), r.reused_from,
+                            json.dumps(r.metadata) if r.metadata else None, self.run_id, r.name)))
+        self._changed("finished", r.name, r.status.value)
+
+    def _run_finished(self, e: RunFinished) -> None:
+        self._close_changes()
+        self.batch.append(("UPDATE runs SET ended = ?, duration = ?, verdict = ? WHERE id = ?",
+                           (e.ended, e.duration, e.verdict.value, e.run_id)))
+        self._event("run_finished", None, {"verdict": e.verdict.value, "conflicts": list(e.conflicts)})
+
+    def _run_rows(self, e: RunStarted) -> list[Statement]:
         recipe, plan, meta = e.recipe, e.plan, e.recipe.test_meta
         run = ("INSERT INTO runs(id, recipe_path, recipe_name, recipe_sha256, recipe_text, test_id, tester, "
                "description, test_meta, host, user, pid, argv, mode, slots, started, verdict, parent_run, log_prefix, "

@@ -109,9 +109,27 @@ def test_scriptlet_metadata_and_events_are_recorded(wd: Workdir) -> None:
     figures = json.loads(row["metadata"])["run"]
     assert set(figures) >= {"wall_s", "cpu_s", "peak_rss_mb"} and figures["peak_rss_mb"] > 1
     conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
-    kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY id")]
-    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert {"step_started", "attempt_finished", "step_finished"} <= set(kinds)
+    rows = conn.execute("SELECT kind, step, detail FROM events ORDER BY id").fetchall()
+    assert rows[0][0] == "run_started" and rows[-1][0] == "run_finished"
+    # step changes are one `steps` row per batch, naming what changed (the details are in steps/attempts)
+    changes = [json.loads(detail) for kind, _, detail in rows if kind == "steps"]
+    assert {"noop": 1} in [c.get("started") for c in changes]
+    assert {"noop": "succeeded"} in [c.get("finished") for c in changes]
+
+
+def test_the_change_feed_names_retries(wd: Workdir) -> None:
+    recipe = wd.recipe(f"""
+steps:
+  - {{name: flaky, type: shell, cmd: scripts/flaky.sh, args: {{counter: {wd.path / 'c'}, fail_times: 1}}, retries: 1}}
+""")
+    assert wd.run(recipe).returncode == 0
+    conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
+    changes = [json.loads(d) for (d,) in conn.execute("SELECT detail FROM events WHERE kind = 'steps' ORDER BY id")]
+    retrying = [c["retrying"]["flaky"] for c in changes if "retrying" in c]
+    assert len(retrying) == 1 and retrying[0]["attempt"] == 1 and retrying[0]["reason"] == "exit code 1"
+    assert [c["started"]["flaky"] for c in changes if "started" in c] == [1, 2]
+    attempts = conn.execute("SELECT attempt, exit_code FROM attempts ORDER BY attempt").fetchall()
+    assert attempts == [(1, 1), (2, 0)]
 
 
 def test_newer_database_is_refused(wd: Workdir) -> None:
