@@ -2,7 +2,6 @@
 writes (step logs, runner log, console, context, run database), in their common encodings too."""
 from __future__ import annotations
 
-import base64
 import enum
 import json
 import os
@@ -36,6 +35,8 @@ def read_secrets(names: Iterable[str], environ: Mapping[str, str] | None = None)
 
 def _base64_forms(secret: bytes) -> set[bytes]:
     """The secret as it appears inside any base64 text, whatever its offset in the encoded data."""
+    import base64  # only runs with secrets pay for it
+
     forms = set()
     for offset in range(3):
         total = offset + len(secret)
