@@ -58,6 +58,7 @@ class Decision(NamedTuple):
 
     text: str
     step: Optional[str] = None
+    at: Optional[str] = None  # UTC ISO, when it was decided
 
 
 class StepStarted(NamedTuple):
@@ -79,6 +80,7 @@ class AttemptFinished(NamedTuple):
     attempt: int
     outcome: AttemptOutcome
     retry_in: Optional[float]  # seconds until the next attempt, None when there is none
+    at: Optional[str] = None  # UTC ISO, when the runner saw the attempt end
 
 
 class ContextCommitted(NamedTuple):
@@ -87,6 +89,7 @@ class ContextCommitted(NamedTuple):
     keys: tuple[str, ...]
     conflicts: tuple[str, ...]
     head: int
+    at: Optional[str] = None  # UTC ISO, when the writes were committed
 
 
 class StepFinished(NamedTuple):

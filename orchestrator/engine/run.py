@@ -428,7 +428,7 @@ class Run:
         totals[2] = max(totals[2], outcome.max_rss)
         final = final or outcome.ok or outcome.aborted or attempt > step.policy.retries or bool(self.signal_received)
         retry_in = None if final else step.policy.retry_delay * step.policy.backoff ** (attempt - 1)
-        self._publish(AttemptFinished(step.name, attempt, outcome, retry_in))
+        self._publish(AttemptFinished(step.name, attempt, outcome, retry_in, utc_stamp()))
         if outcome.stragglers:
             self._decide(f"ended background processes left by attempt {attempt}", step.name)
         if not final:
@@ -457,7 +457,7 @@ class Run:
         self.head, conflicts = self.store.commit(writes, step.name, attempt, self.run_id,
                                                      self.snapshots.get(step.name))
         keys = tuple(dict.fromkeys(w["key"] for w in writes))
-        self._publish(ContextCommitted(step.name, attempt, keys, tuple(conflicts), self.head))
+        self._publish(ContextCommitted(step.name, attempt, keys, tuple(conflicts), self.head, utc_stamp()))
         for key in conflicts:
             self.conflicts.append(f"{key} (written by {step.name} and another step running at the same time)")
 
@@ -490,7 +490,7 @@ class Run:
         self.bus.post(self.masker.scrub(event))
 
     def _decide(self, text: str, step: Optional[str] = None) -> None:
-        self._publish(Decision(text, step))
+        self._publish(Decision(text, step, utc_stamp()))
 
     def _finish_store(self) -> None:
         self.store.close()

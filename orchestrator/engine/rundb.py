@@ -182,9 +182,10 @@ class RunRecorder(Dispatching):
             self.queue.put(self.batch)
             self.batch = []
 
-    def _event(self, kind: str, step: Optional[str], detail: dict[str, Any]) -> None:
+    def _event(self, kind: str, step: Optional[str], detail: dict[str, Any], at: Optional[str] = None) -> None:
+        """One `events` row, stamped with the time of the event when it carries one."""
         self.batch.append(("INSERT INTO events(run_id, ts, kind, step, detail) VALUES (?,?,?,?,?)",
-                           (self.run_id, utc_stamp(), kind, step, json.dumps(detail, default=str))))
+                           (self.run_id, at or utc_stamp(), kind, step, json.dumps(detail, default=str))))
 
     def _changed(self, kind: str, step: str, value: Any) -> None:
         self.changes.setdefault(kind, {})[step] = value
@@ -201,14 +202,14 @@ class RunRecorder(Dispatching):
     def _run_started(self, e: RunStarted) -> None:
         self.run_id = e.run_id
         self.batch += self._run_rows(e)
-        self._event("run_started", None, {"argv": list(e.argv)})
+        self._event("run_started", None, {"argv": list(e.argv)}, e.started)
 
     def _decision(self, e: Decision) -> None:
-        self._event("decision", e.step, {"text": e.text})
+        self._event("decision", e.step, {"text": e.text}, e.at)
 
     def _context_committed(self, e: ContextCommitted) -> None:
         self._event("context_committed", e.step, {"attempt": e.attempt, "keys": list(e.keys),
-                                                  "conflicts": list(e.conflicts), "head": e.head})
+                                                  "conflicts": list(e.conflicts), "head": e.head}, e.at)
 
     def _step_started(self, e: StepStarted) -> None:
         self.batch.append(("UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
@@ -241,7 +242,7 @@ class RunRecorder(Dispatching):
         self._close_changes()
         self.batch.append(("UPDATE runs SET ended = ?, duration = ?, verdict = ? WHERE id = ?",
                            (e.ended, e.duration, e.verdict.value, e.run_id)))
-        self._event("run_finished", None, {"verdict": e.verdict.value, "conflicts": list(e.conflicts)})
+        self._event("run_finished", None, {"verdict": e.verdict.value, "conflicts": list(e.conflicts)}, e.ended)
 
     def _run_rows(self, e: RunStarted) -> list[Statement]:
         recipe, plan, meta = e.recipe, e.plan, e.recipe.test_meta
