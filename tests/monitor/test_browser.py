@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import pytest
 from dash.testing.wait import until
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from conftest import ORCH, PY, Workdir
@@ -63,7 +64,16 @@ def screenshot(dash_duo: Any, path: Path) -> None:
 
 
 def click_button(dash_duo: Any, table: str, text: str) -> None:
-    dash_duo.driver.find_element(By.XPATH, f"//table[@id='{table}']//button[normalize-space()='{text}']").click()
+    """Click the row's button. A live table is redrawn at each change and every few seconds while a run runs, so a
+    button found an instant before a redraw can be gone when clicked: find it again then."""
+    button = f"//table[@id='{table}']//button[normalize-space()='{text}']"
+    for tries_left in range(2, -1, -1):
+        try:
+            dash_duo.driver.find_element(By.XPATH, button).click()
+            return
+        except StaleElementReferenceException:
+            if not tries_left:
+                raise
 
 
 def count(dash_duo: Any, selector: str) -> int:
