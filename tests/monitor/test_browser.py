@@ -63,13 +63,13 @@ def screenshot(dash_duo: Any, path: Path) -> None:
     assert path.stat().st_size > 10_000
 
 
-def click_button(dash_duo: Any, table: str, text: str) -> None:
-    """Click the row's button. A live table is redrawn at each change and every few seconds while a run runs, so a
-    button found an instant before a redraw can be gone when clicked: find it again then."""
-    button = f"//table[@id='{table}']//button[normalize-space()='{text}']"
+def click_link(dash_duo: Any, table: str, text: str) -> None:
+    """Click the row's link. A live table is redrawn at each change and every few seconds while a run runs, so a
+    link found an instant before a redraw can be gone when clicked: find it again then."""
+    link = f"//table[@id='{table}']//a[normalize-space()='{text}']"
     for tries_left in range(2, -1, -1):
         try:
-            dash_duo.driver.find_element(By.XPATH, button).click()
+            dash_duo.driver.find_element(By.XPATH, link).click()
             return
         except StaleElementReferenceException:
             if not tries_left:
@@ -120,7 +120,7 @@ def test_runs_page_run_page_log_context_and_compare(dash_duo: Any, real_db: Data
         "const i = document.getElementById('step-graph'); return i && i.complete && i.naturalWidth > 50;"), 10)
 
     # a step's log: HTML in it is shown as text
-    click_button(dash_duo, "steps-grid", "html_log")
+    click_link(dash_duo, "steps-grid", "html_log")
     dash_duo.wait_for_contains_text("#log-text", '<b>bold</b><script>alert(1)</script>')
     assert count(dash_duo, "#log-text script, #log-text b") == 0
     dash_duo.wait_for_contains_text("#log-title", "html_log:")
@@ -128,11 +128,22 @@ def test_runs_page_run_page_log_context_and_compare(dash_duo: Any, real_db: Data
     # the context: current values, and a key's history with who/old/new
     dash_duo.wait_for_contains_text("#ctx-grid", "threshold")
     assert count(dash_duo, "#ctx-grid b, #ctx-grid script") == 0
-    click_button(dash_duo, "ctx-grid", "threshold")
+    click_link(dash_duo, "ctx-grid", "threshold")
     dash_duo.wait_for_contains_text("#ctx-history-title", "history of threshold (2 change(s))")
     assert [(r[1], r[5], r[6]) for r in rows(dash_duo, "history-grid")] == [("prepare", "", "5"),
                                                                             ("measure", "5", "7")]
     screenshot(dash_duo, artifacts / "monitor_run.png")
+
+    # the choice is in the address: the dropdown writes it, a link after the dropdown still works, a link opens it
+    assert dash_duo.driver.current_url.endswith("#key=threshold")
+    dash_duo.select_dcc_dropdown("#log-step", value="prepare (succeeded)")
+    dash_duo.wait_for_contains_text("#log-title", "prepare:")
+    until(lambda: dash_duo.driver.current_url.endswith("#log=prepare"), timeout=5)
+    click_link(dash_duo, "steps-grid", "html_log")
+    dash_duo.wait_for_contains_text("#log-title", "html_log:")
+    dash_duo.driver.get(f"{dash_duo.server_url}/run/{newer}#log=html_log")  # a bookmarked step log
+    dash_duo.wait_for_contains_text("#log-text", '<b>bold</b><script>alert(1)</script>')
+    assert dash_duo.driver.current_url.endswith("#log=html_log")
 
     # compare with the other run of the recipe
     dash_duo.select_dcc_dropdown("#compare-with", value=f"{older} (failed)")
@@ -162,7 +173,7 @@ def test_run_watched_live_without_reload(dash_duo: Any, tmp_path: Path, artifact
         dash_duo.find_element("#runs-grid tbody tr a").click()  # the newest run
         dash_duo.wait_for_text_to_equal("#run-verdict", "running", timeout=10)
         until(lambda: step_status(dash_duo, "slow") == "running", timeout=10)
-        click_button(dash_duo, "steps-grid", "slow")
+        click_link(dash_duo, "steps-grid", "slow")
         dash_duo.wait_for_contains_text("#log-title", "following while the step runs", timeout=5)
         dash_duo.wait_for_contains_text("#log-text", "tick 2 <i>not italic</i>", timeout=5)
         dash_duo.wait_for_contains_text("#log-text", "tick 15", timeout=10)  # the tail follows the step

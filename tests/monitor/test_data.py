@@ -201,6 +201,16 @@ def test_a_run_page_polls_while_the_run_runs_and_briefly_after() -> None:
     assert not is_live({"verdict": "failed", "ended": stamp(SETTLE + 1)}) and not is_live({})
 
 
+def test_a_selection_link_round_trips_through_the_fragment() -> None:
+    from scriptlets.python.apps.monitor_layout import parse_selection, selection_link
+
+    for kind, name in [("log", "build_fw"), ("key", "dut.serial #2/a=b"), ("key", "clé")]:
+        href = selection_link(kind, name).href
+        assert href.startswith(f"#{kind}=") and " " not in href and parse_selection(href) == (kind, name)
+    for other in [None, "", "#", "#log=", "#top", "#step=a", "log"]:
+        assert parse_selection(other) is None
+
+
 def test_prometheus_text(real_db: Database) -> None:
     text = prometheus_text(real_db.metrics())
     lines = [line for line in text.splitlines() if not line.startswith("#")]

@@ -19,7 +19,7 @@ import time
 from typing import Any, Optional
 from urllib.parse import unquote
 
-from dash import ALL, Dash, Input, Output, State, ctx, no_update
+from dash import Dash, Input, Output, State, ctx, no_update
 
 from . import monitor_layout as layout
 from .monitor_context import context_head, context_keys, key_history
@@ -41,6 +41,7 @@ def register(app: Dash, db: Database, interval_ms: int = 1000) -> None:
     _runs_page(app, db)
     _run_live(app, db)
     _context(app, db)
+    _selection(app)
     _log(app, db)
 
 
@@ -114,11 +115,6 @@ def turn_page(trigger: Any, page: Optional[int], prefix: str, resets: tuple[str,
     if trigger == f"{prefix}-next":
         return page + 1
     return 0 if trigger in resets else page
-
-
-def clicked(prop_value_pairs: list[dict[str, Any]]) -> bool:
-    """True when a pattern-matched button really was clicked (not merely re-rendered)."""
-    return any(t.get("value") for t in prop_value_pairs)
 
 
 def _paged_outputs(prefix: str) -> list[Output]:
@@ -195,11 +191,6 @@ def _context(app: Dash, db: Database) -> None:
         page = turn_page(ctx.triggered_id, page, "ctx", ("ctx-filter",))
         return ctx_view(db, run_id, match or "", page, key).outputs()
 
-    @app.callback(Output("ctx-key", "data"), Input({"type": "ctx-key", "index": ALL}, "n_clicks"),
-                  prevent_initial_call=True)
-    def pick_key(_: Any) -> Any:
-        return ctx.triggered_id["index"] if clicked(ctx.triggered) else no_update
-
     @app.callback(Output("ctx-history", "children"), Output("ctx-history-title", "children"),
                   Input("ctx-key", "data"), Input("ctx-cursor", "data"), State("run-id", "data"),
                   prevent_initial_call=True)
@@ -210,12 +201,19 @@ def _context(app: Dash, db: Database) -> None:
         return layout.history_table(history), f"history of {key} ({len(history)} change(s))"
 
 
-def _log(app: Dash, db: Database) -> None:
-    @app.callback(Output("log-step", "value"), Input({"type": "step-log", "index": ALL}, "n_clicks"),
-                  prevent_initial_call=True)
-    def pick_log(_: Any) -> Any:
-        return ctx.triggered_id["index"] if clicked(ctx.triggered) else no_update
+def _selection(app: Dash) -> None:
+    """The URL's fragment (#log=<step>, #key=<key>, set by the tables' links) picks the log and the context key
+    shown; picking a step in the log's dropdown writes the fragment back, so the address always shows the log."""
+    @app.callback(Output("log-step", "value"), Output("ctx-key", "data"), Output("run-url", "hash"),
+                  Input("run-url", "hash"), Input("log-step", "value"))
+    def select(fragment: Optional[str], step: Optional[str]) -> tuple[Any, Any, Any]:
+        if ctx.triggered_id == "log-step":
+            return no_update, no_update, layout.selection_link("log", step).href if step else ""
+        kind, name = layout.parse_selection(fragment) or ("", "")
+        return (name if kind == "log" else no_update), (name if kind == "key" else no_update), no_update
 
+
+def _log(app: Dash, db: Database) -> None:
     @app.callback(Output("log-text", "children"), Output("log-title", "children"), Output("log-cursor", "data"),
                   Input("log-step", "value"), Input("run-tick", "n_intervals"), State("run-id", "data"),
                   State("log-cursor", "data"), prevent_initial_call=True)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -40,8 +40,7 @@ table.grid td.num, table.grid th.num { text-align: right; font-variant-numeric: 
 table.grid tr.selected td { background: #e3f2fd; }
 .status { color: white; font-weight: 600; border-radius: 10px; padding: 1px 9px; display: inline-block; }
 .scroll { max-height: 560px; overflow: auto; border: 1px solid #eceff1; }
-button.link { background: none; border: none; color: #1565c0; cursor: pointer; padding: 0; font: inherit;
-              text-decoration: underline; text-align: left; }
+a.link { color: #1565c0; cursor: pointer; text-decoration: underline; }
 .pager { display: flex; gap: 10px; align-items: center; margin: 8px 0; font-size: 13px; color: #546e7a; }
 .filters { display: flex; gap: 10px; flex-wrap: wrap; align-items: center; margin-bottom: 6px; }
 .muted { color: #546e7a; font-size: 13px; }
@@ -217,6 +216,7 @@ def run_page(run: dict[str, Any], view: RunView, ctx: PagedView, cursors: tuple[
         dcc.Store(id="run-id", data=run_id), dcc.Store(id="run-cursor", data=cursors[0]),
         dcc.Store(id="ctx-cursor", data=cursors[1]), dcc.Store(id="graph-cursor", data=cursors[2]),
         dcc.Store(id="ctx-key"), dcc.Store(id="log-cursor"), dcc.Store(id="log-scroll"),
+        dcc.Location(id="run-url"),  # its fragment holds the log and the context key shown (selection_link)
         dcc.Interval(id="run-tick", interval=interval_ms, disabled=not live),
         html.Div(view.header, id="run-header"),
         html.H3("Steps"), html.Div(view.steps, id="steps-table", className="scroll"),
@@ -234,6 +234,20 @@ def run_page(run: dict[str, Any], view: RunView, ctx: PagedView, cursors: tuple[
         graph,
         html.H3("Compare"), compare, html.Div(id="compare-link", style={"marginTop": "6px"}),
     ])
+
+
+def selection_link(kind: str, name: str) -> html.A:
+    """A link that selects a step's log (`kind` "log") or a context key's history ("key") on the run page.
+
+    The choice lives in the URL's fragment (#log=<step>), so a click is the browser's own navigation: the live
+    redraw of the table under the pointer cannot swallow it, and the address can be bookmarked or shared."""
+    return html.A(name, href=f"#{kind}={quote(name, safe='')}", className="link")
+
+
+def parse_selection(fragment: Optional[str]) -> Optional[tuple[str, str]]:
+    """(kind, name) from a fragment made by selection_link, or None for any other fragment."""
+    kind, sep, name = (fragment or "").lstrip("#").partition("=")
+    return (kind, unquote(name)) if sep and kind in ("log", "key") and name else None
 
 
 def graph_src(run_id: str, version: str) -> str:
@@ -266,14 +280,14 @@ STEP_COLUMNS = [("#", "num"), ("step", "text"), ("status", "text"), ("attempts",
 
 
 def steps_table(steps: list[dict[str, Any]], now: Optional[datetime] = None) -> html.Table:
-    """The steps table; a step's name is a button that shows its log. Running steps show their time so far."""
+    """The steps table; a step's name links to its log. Running steps show their time so far."""
     now = now or utc_now()
     rows = []
     for s in steps:
         took = (elapsed(s, now) if s["status"] == "running" else s.get("duration")) if s.get("started") else None
         rss = s.get("max_rss")
         rows.append([str((s.get("position") or 0) + 1),
-                     html.Button(s["name"], id={"type": "step-log", "index": s["name"]}, className="link"),
+                     selection_link("log", s["name"]),
                      badge(s["status"]), str(s.get("attempts") or 0), _fmt_time(s.get("started")), _num(took),
                      _num(s.get("cpu")) if s.get("started") else "", _num(rss / 1048576, 1) if rss else "",
                      "" if s.get("exit_code") is None else str(s["exit_code"]), s.get("reason") or ""])
@@ -312,8 +326,8 @@ HISTORY_COLUMNS = [("seq", "num"), ("who", "text"), ("attempt", "num"), ("when (
 
 
 def ctx_table(keys: list[dict[str, Any]], selected: Optional[str] = None) -> html.Table:
-    """The context's keys (one page); a key is a button that shows its history."""
-    rows = [[html.Button(k["key"], id={"type": "ctx-key", "index": k["key"]}, className="link"), k["value"],
+    """The context's keys (one page); a key links to its history."""
+    rows = [[selection_link("key", k["key"]), k["value"],
              str(k["changes"]), k["who"], _fmt_time(k["ts"])] for k in keys]
     return grid("ctx-grid", CTX_COLUMNS, rows, [k["key"] for k in keys], selected)
 
