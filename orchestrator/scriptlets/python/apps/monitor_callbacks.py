@@ -208,7 +208,7 @@ def _selection(app: Dash) -> None:
                   Input("run-url", "hash"), Input("log-step", "value"))
     def select(fragment: Optional[str], step: Optional[str]) -> tuple[Any, Any, Any]:
         if ctx.triggered_id == "log-step":
-            return no_update, no_update, layout.selection_link("log", step).href if step else ""
+            return no_update, no_update, layout.selection_fragment("log", step) if step else ""
         kind, name = layout.parse_selection(fragment) or ("", "")
         return (name if kind == "log" else no_update), (name if kind == "key" else no_update), no_update
 

@@ -241,11 +241,15 @@ def selection_link(kind: str, name: str) -> html.A:
 
     The choice lives in the URL's fragment (#log=<step>), so a click is the browser's own navigation: the live
     redraw of the table under the pointer cannot swallow it, and the address can be bookmarked or shared."""
-    return html.A(name, href=f"#{kind}={quote(name, safe='')}", className="link")
+    return html.A(name, href=selection_fragment(kind, name), className="link")
+
+
+def selection_fragment(kind: str, name: str) -> str:
+    return f"#{kind}={quote(name, safe='')}"
 
 
 def parse_selection(fragment: Optional[str]) -> Optional[tuple[str, str]]:
-    """(kind, name) from a fragment made by selection_link, or None for any other fragment."""
+    """(kind, name) from a fragment made by selection_fragment, or None for any other fragment."""
     kind, sep, name = (fragment or "").lstrip("#").partition("=")
     return (kind, unquote(name)) if sep and kind in ("log", "key") and name else None
 
