@@ -42,6 +42,7 @@ from typing import Any, Callable, Optional, TypeVar
 ROOT = Path(__file__).resolve().parents[2]
 ORCH = ROOT / "orchestrator"
 RUNNER = ORCH / "runner.py"
+FLOOR_LOOP = Path(__file__).with_name("floor_loop.py")
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 PY = str(VENV_PY if VENV_PY.exists() else Path(sys.executable))
 RESULTS_DIR = ROOT / "bench-results"
@@ -284,6 +285,7 @@ class Comparison:
     inner: list[float] = field(default_factory=list)  # the runner's own "run ... in X s" (its loop, no start-up)
     runner_cpu: list[float] = field(default_factory=list)  # CPU seconds of the whole process tree
     base_cpu: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)  # floor_loop.py: the least a Python runner must do
 
 
 def comparisons(bench: Path) -> dict[str, Comparison]:
@@ -424,6 +426,34 @@ def run_baseline_once(bench: Path, comp: Comparison) -> tuple[float, float]:
         set_aside(logs, bench)
 
 
+def floor_plan(bench: Path, comp: Comparison) -> Path:
+    """The workload's steps for floor_loop.py: the argv the runner builds for each, its dependencies by index,
+    its log named by baseline number (so the baseline's log check applies)."""
+    import yaml
+
+    steps = yaml.safe_load(comp.recipe)["steps"]
+    index = {s["name"]: i for i, s in enumerate(steps)}
+    numbers = dict(comp.names)
+    bash = shutil.which("bash") or "/bin/bash"
+    plan = [{"argv": [bash, s["cmd"], *(a for k, v in s.get("args", {}).items() for a in (f"--{k}", str(v)))]
+             if s["type"] == "shell" else [PY, "-m", s["module"]],
+             "log": str(numbers[s["name"]]), "deps": [index[d] for d in s.get("depends_on", [])]} for s in steps]
+    path = bench / f"{comp.key}-floor.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return path
+
+
+def run_floor_once(bench: Path, comp: Comparison, plan: Path, slots: int) -> float:
+    logs = Path(tempfile.mkdtemp(prefix=f"{comp.key}-floor-", dir=bench))
+    try:
+        elapsed, _ = run_measured([PY, str(FLOOR_LOOP), str(plan), str(slots), str(logs)], comp.baseline_cwd(bench),
+                                  comp.baseline_env, out=bench / f"{comp.key}-floor-out.txt")
+        check_baseline_logs(logs, comp)
+        return elapsed
+    finally:
+        set_aside(logs, bench)
+
+
 def bench_comparison(bench: Path, comp: Comparison, reps: int) -> dict[str, Any]:
     recipe = bench / f"{comp.key}.yaml"
     recipe.write_text(comp.recipe, encoding="utf-8")
@@ -432,11 +462,16 @@ def bench_comparison(bench: Path, comp: Comparison, reps: int) -> dict[str, Any]
     def progress(rep: int, got: dict[str, list[Any]]) -> None:
         (base, base_cpu), (runner, runner_cpu, _) = got["base"][-1], got["runner"][-1]
         log(f"{comp.key}: rep {rep + 1}/{reps}: baseline {base:.3f} s (cpu {base_cpu:.3f}), "
-            f"runner {runner:.3f} s (cpu {runner_cpu:.3f})")
+            f"runner {runner:.3f} s (cpu {runner_cpu:.3f}), floor {got['floor'][-1]:.3f} s")
 
+    plan = floor_plan(bench, comp)
+    slots = int(comp.runner_flags[comp.runner_flags.index("--parallel") + 1]) if "--parallel" in comp.runner_flags \
+        else 1
     got = alternate(reps, {"base": lambda: run_baseline_once(bench, comp),
                            # the engine itself: graph and report are measured on their own ('features')
-                           "runner": lambda: run_runner_once(bench, comp, recipe, NO_EXTRAS)}, on_rep=progress)
+                           "runner": lambda: run_runner_once(bench, comp, recipe, NO_EXTRAS),
+                           "floor": lambda: run_floor_once(bench, comp, plan, slots)}, on_rep=progress)
+    comp.floor = got["floor"]
     comp.base, comp.base_cpu = [t for t, _ in got["base"]], [c for _, c in got["base"]]
     comp.runner, comp.runner_cpu = [t for t, _, _ in got["runner"]], [c for _, c, _ in got["runner"]]
     comp.inner = [i for _, _, i in got["runner"] if i is not None]
@@ -456,6 +491,10 @@ def bench_comparison(bench: Path, comp: Comparison, reps: int) -> dict[str, Any]
                 baseline_cpu_s=comp.base_cpu, runner_cpu_s=comp.runner_cpu, median_baseline_cpu_s=cb,
                 median_runner_cpu_s=cr, cpu_overhead_ms_per_step=(cr - cb) / comp.steps * 1000,
                 paired_overhead_ms_per_step=paired,
+                floor_s=comp.floor, median_floor_s=statistics.median(comp.floor),
+                floor_overhead_ms_per_step=(statistics.median(comp.floor) - mb) / comp.steps * 1000,
+                over_floor_ms_per_step=statistics.median((r - f) / comp.steps * 1000
+                                                         for r, f in zip(comp.runner, comp.floor)),
                 target=f"{'overhead' if comp.target_kind == 'ovh' else 'ratio'} <= {comp.target:g}"
                        f"{' ms/step' if comp.target_kind == 'ovh' else 'x'}",
                 target_value=comp.target,
@@ -1056,6 +1095,12 @@ def _time_notes(key: str, r: dict[str, Any]) -> list[str]:
                      f"{r['loop_overhead_ms_per_step']:.2f} ms/step over the baseline; the other "
                      f"{r['median_runner_s'] - inner:.3f} s of the runner's wall time is interpreter start, "
                      "imports, recipe load, database set-up and teardown")
+    if r.get("median_floor_s") is not None:
+        notes.append(f"{key}: floor {r['median_floor_s']:.3f} s (tests/bench/floor_loop.py: the same processes and "
+                     "logs from a minimal Python loop, interpreter start included): "
+                     f"{r['floor_overhead_ms_per_step']:+.2f} ms/step against the baseline; the runner is "
+                     f"{r['over_floor_ms_per_step']:.2f} ms/step over the floor (paired): what its events, database, "
+                     "console, context and checks cost")
     return notes
 
 
