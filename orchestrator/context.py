@@ -455,27 +455,44 @@ def work_dir() -> Path:
     return Path(os.environ.get("ORCH_WORKDIR") or HOME)
 
 
-def run_db_path(run: str) -> Path:
-    runs = work_dir() / "Data" / "runs"
-    if run == "latest":
-        found = sorted(p.parent.name for p in runs.glob("*/context.db")) if runs.is_dir() else []
-        if not found:
-            raise ContextError(f"no runs found under {runs}; run a recipe first or give --ctx FILE")
-        run = found[-1]
-    path = runs / run / "context.db"
+def run_db_path(run: str, workdir: Optional[str] = None) -> Path:
+    """The context database of a run of the work folder (`workdir`, else $ORCH_WORKDIR, else orchestrator/).
+    `run` is `latest`, a run id, or its start or end (`bd49`), as the runner and the reports take it."""
+    from pathlib import Path
+
+    base = Path(workdir) if workdir else work_dir()
+    db_file = base / "Data" / "orchestrator.db"
+    if not db_file.exists():
+        raise ContextError(f"no runs recorded in {base}: {db_file} does not exist; run a recipe first, "
+                           "or give --workdir DIR (the runner's --workdir) or --ctx FILE")
+    from engine.errors import UserError
+    from engine.rundb import RunDB
+
+    db = RunDB(db_file)
+    try:
+        run_id = db.resolve(run)
+        live = (db.run(run_id) or {}).get("ctx_path")
+    except UserError as exc:
+        raise ContextError(f"{exc}; for another work folder give --workdir DIR") from None
+    finally:
+        db.close()
+    path = base / "Data" / "runs" / run_id / "context.db"
+    if not path.exists() and live and os.path.exists(live):
+        return Path(live)  # the run is still running and keeps its context in memory until it ends
     if not path.exists():
-        raise ContextError(f"run {run!r} not found ({path} is missing); see 'ls {runs}'")
+        raise ContextError(f"run {run_id} has no context: {path} is missing")
     return path
 
 
-def open_context(run: Optional[str] = None, ctx_file: Optional[str] = None, who: Optional[str] = None) -> Context:
-    """The context a scriptlet or the CLI should use: the run's (from ORCH_* variables), `--run`, `--ctx`
-    (or ORCH_CTX_FILE), else a fresh in-memory one."""
+def open_context(run: Optional[str] = None, ctx_file: Optional[str] = None, who: Optional[str] = None,
+                 workdir: Optional[str] = None) -> Context:
+    """The context a scriptlet or the CLI should use: the run's (from ORCH_* variables), `--run` (of `workdir`),
+    `--ctx` (or ORCH_CTX_FILE), else a fresh in-memory one."""
     env = os.environ
     if ctx_file:
         return FileContext(ctx_file, who=who or CLI)
     if run:
-        return RunContext(run_db_path(run), None, None, who=who or CLI)
+        return RunContext(run_db_path(run, workdir), None, None, who=who or CLI)
     if env.get("ORCH_CTX_DB"):
         seq = env.get("ORCH_CTX_SEQ")
         attempt = env.get("ORCH_ATTEMPT")
@@ -506,8 +523,11 @@ def _parser() -> Any:
         prog="context.py", description="Read and change the shared context of a run, or of a JSON context file.",
         epilog="Exit codes: 0 ok, 1 missing key, 2 bad usage. Inside a run the context comes from ORCH_* variables.")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--run", metavar="ID", help="a finished run's context ('latest' for the newest)")
+    where.add_argument("--run", metavar="ID",
+                       help="a run's context: its id, the start or end of one (e.g. bd49), or latest")
     where.add_argument("--ctx", metavar="FILE", help="a standalone JSON context file")
+    parser.add_argument("--workdir", metavar="DIR",
+                        help="the work folder whose runs --run names (default: $ORCH_WORKDIR, else orchestrator/)")
     parser.add_argument("--who", help="name recorded as the writer (default: the step, or 'cli')")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("get", help="print a key's JSON value").add_argument("key")
@@ -530,7 +550,9 @@ def _print_json(value: Any) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        ctx = open_context(args.run, args.ctx, args.who)
+        if args.workdir and not args.run:
+            raise ContextError("--workdir goes with --run (it names the work folder of the run)")
+        ctx = open_context(args.run, args.ctx, args.who, args.workdir)
         if type(ctx) is MemoryContext:
             raise ContextError("not inside a run: give --run ID (or latest) for a finished run, "
                                "or --ctx FILE for a context file")
@@ -559,6 +581,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             for key, value in data.items():
                 ctx[key] = value
         ctx.flush()
+    except BrokenPipeError:  # `context.py ... keys | head`: the reader has had enough
+        from engine.errors import silence_stdout
+
+        silence_stdout()
+        return 0
     except MissingKey as exc:
         print(f"context.py: {exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Optional
 
-from engine.errors import EXIT_OK, EXIT_USAGE, UserError
+from engine.errors import EXIT_OK, EXIT_USAGE, UserError, write_out
 from helpformat import WrappingHelpFormatter
 
 
@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not run these steps (comma-separated; repeatable)")
     parser.add_argument("--resume-from", metavar="STEP",
                         help="re-run STEP and everything after it, keeping the earlier steps' results and context")
-    parser.add_argument("--run-id", metavar="ID", help="the run that --resume-from/--only builds on (default: latest)")
+    parser.add_argument("--run-id", metavar="ID",
+                        help="the run that --resume-from/--only builds on: its id, or the start or end of one "
+                             "(e.g. bd49); default: the latest run of the recipe")
     parser.add_argument("--dry-run", action="store_true", help="print the plan (order, waves, selection) and exit")
     parser.add_argument("--list", action="store_true", help="list the steps with their descriptions and exit")
     parser.add_argument("--validate", action="store_true", help="check the recipe and exit (0 valid, 2 invalid)")
@@ -90,28 +92,28 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         result = run.execute(options)
         recipe = result.plan.recipe
         if args.validate:
-            print(f"{recipe.path}: valid ({len(recipe.steps)} steps)")
+            write_out(f"{recipe.path}: valid ({len(recipe.steps)} steps)")
         elif args.list:
             from engine.catalog import describe_steps
             from engine.paths import Paths
 
-            print(describe_steps(recipe, Paths.for_workdir(args.workdir).search))
+            write_out(describe_steps(recipe, Paths.for_workdir(args.workdir).search))
         else:
             serial = recipe.mode == "serial" and args.parallel is None
-            print(format_plan(result.plan, serial, 1 if serial else (args.parallel or recipe.max_parallel)))
+            write_out(format_plan(result.plan, serial, 1 if serial else (args.parallel or recipe.max_parallel)))
             if not args.no_graph:
                 from engine.graph import render_plan
                 from engine.paths import Paths
 
                 drawn = render_plan(recipe, result.plan, Paths.for_workdir(args.workdir).assets)
-                print(f"graph: {drawn.files[-1]}" if drawn.files else "")
+                write_out(f"graph: {drawn.files[-1]}" if drawn.files else "")
         return EXIT_OK
     options = options._replace(subscribers=(make_console(force_plain=args.plain),))
     gc.enable()  # paused for the imports (see _cli); a run can be long and must collect its garbage
     result = run.execute(options)
     outputs = [f"{name}: {path}" for name, path in (("report", result.report), ("graph", result.graph)) if path]
     if outputs:
-        print("   ".join(outputs))
+        write_out("   ".join(outputs))
     return result.exit_code
 
 

@@ -5,6 +5,7 @@ import sys
 import time
 from typing import IO, Any
 
+from .errors import silence_stdout
 from .events import (AttemptFinished, ContextCommitted, Dispatching, RunFinished, RunStarted, StepFinished,
                      StepStarted)
 from .plan import Plan
@@ -58,8 +59,14 @@ class PlainConsole(Dispatching):
     def flush(self) -> None:
         if self.lines:
             text, self.lines = "".join(self.lines), []
-            self.out.write(text)
-            self.out.flush()
+            try:
+                self.out.write(text)
+                self.out.flush()
+            except BrokenPipeError:  # its reader has gone (`| head`): the run goes on, its output to /dev/null
+                if self.out is sys.stdout:
+                    silence_stdout()
+                else:
+                    raise
 
     def _run_started(self, event: RunStarted) -> None:
         self.t0 = time.monotonic()

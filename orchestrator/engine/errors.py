@@ -14,6 +14,26 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 
+def write_out(text: str) -> None:
+    """Print to stdout. When its reader has gone (`runner.py ... | head`), the rest of the output goes to
+    /dev/null and the command carries on: a run still finishes and records everything, and exits with its own
+    code, not with a broken pipe."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so that later writes and the interpreter's final flush do not fail."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 class UserError(Exception):
     """Bad usage or bad input: printed as one message, exit code 2, never a traceback."""
 

@@ -87,15 +87,22 @@ def _load(options: RunOptions) -> tuple[Paths, Recipe, Plan, RunDB]:
     if options.base_run_id and not (sel.resume_from or sel.only):
         raise UserError("--run-id goes with --resume-from or --only (it names the run to build on)")
     if sel.resume_from or sel.only:
-        run_id = options.base_run_id or db.latest_run(str(recipe.path))
+        run_id = _base_run(db, options.base_run_id) if options.base_run_id else db.latest_run(str(recipe.path))
         if run_id:
             info = db.run(run_id)
-            if info is None:
-                raise UserError(f"--run-id {run_id}: no such run in {paths.db}")
+            assert info is not None  # resolved or found above
             if info["recipe_path"] != str(recipe.path):
                 raise UserError(f"--run-id {run_id}: that run is of {info['recipe_path']}, not {recipe.path}")
             base = BaseRun(run_id, db.ok_steps(run_id))
     return paths, recipe, build_plan(recipe, sel, base), db
+
+
+def _base_run(db: RunDB, ref: str) -> str:
+    """--run-id as every command takes a run: an id, its start or end (`bd49`), or latest."""
+    try:
+        return db.resolve(ref)
+    except UserError as exc:
+        raise UserError(f"--run-id {ref}: {exc}") from None
 
 
 def execute(options: RunOptions) -> RunResult:

@@ -124,6 +124,32 @@ class RunDB:
 
     # ------------------------------------------------------------------ queries
 
+    def resolve(self, ref: str) -> str:
+        """`latest`, a full run id, or an unambiguous start or end of one (`bd49`) -> the run id, as every
+        command that takes a run accepts it. Raises UserError naming recent runs when nothing matches."""
+        if not ref.strip():
+            raise UserError("an empty run id; give a run id, the start or end of one, or 'latest'")
+        if ref == "latest":
+            row = self.conn.execute("SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT 1").fetchone()
+            if row is None:
+                raise UserError(f"no runs recorded in {self.path}; run a recipe first")
+            return str(row[0])
+        if self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
+            return ref
+        matches = self._matching(_like(ref) + "%") or self._matching("%" + _like(ref))  # a start, else an end
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise UserError(f"run {ref!r} is ambiguous: it matches {len(matches)} run ids ({', '.join(matches[:5])}"
+                            f"{', ...' if len(matches) > 5 else ''}); give more of the id")
+        recent = [r[0] for r in self.conn.execute("SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT 3")]
+        hint = f"recent runs: {', '.join(recent)}" if recent else "no runs are recorded yet"
+        raise UserError(f"run {ref!r} not found in {self.path}; {hint} (or use 'latest')")
+
+    def _matching(self, pattern: str) -> list[str]:
+        rows = self.conn.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id", (pattern,))
+        return [str(r[0]) for r in rows]
+
     def latest_run(self, recipe_path: str) -> Optional[str]:
         row = self.conn.execute("SELECT id FROM runs WHERE recipe_path = ? ORDER BY started DESC, id DESC LIMIT 1",
                                 (recipe_path,)).fetchone()
@@ -336,3 +362,8 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         return str(os.getuid())
+
+
+def _like(text: str) -> str:
+    """text as a literal inside a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

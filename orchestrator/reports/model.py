@@ -161,35 +161,10 @@ def open_db(paths: Paths) -> RunDB:
 
 def resolve_run_id(db: RunDB, ref: str) -> str:
     """`latest`, a full run id, or an unambiguous start or end of one (`bd49`) -> the run id."""
-    conn = db.conn
-    if not ref.strip():
-        raise ReportError("an empty run id; give a run id, the start or end of one, or 'latest'")
-    if ref == "latest":
-        row = conn.execute("SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT 1").fetchone()
-        if row is None:
-            raise ReportError(f"no runs recorded in {db.path}; run a recipe first")
-        return str(row[0])
-    if conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
-        return ref
-    matches = _matching(conn, _like(ref) + "%") or _matching(conn, "%" + _like(ref))  # a start, else an end
-    if len(matches) == 1:
-        return str(matches[0])
-    if matches:
-        raise ReportError(f"run {ref!r} is ambiguous: it matches {len(matches)} run ids ({', '.join(matches[:5])}"
-                          f"{', ...' if len(matches) > 5 else ''}); give more of the id")
-    recent = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT 3")]
-    hint = f"recent runs: {', '.join(recent)}" if recent else "no runs are recorded yet"
-    raise ReportError(f"run {ref!r} not found in {db.path}; {hint} (or use 'latest')")
-
-
-def _matching(conn: sqlite3.Connection, pattern: str) -> list[str]:
-    rows = conn.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id", (pattern,))
-    return [str(r[0]) for r in rows]
-
-
-def _like(text: str) -> str:
-    """text as a literal inside a LIKE pattern."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    try:
+        return db.resolve(ref)
+    except UserError as exc:
+        raise ReportError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- loading

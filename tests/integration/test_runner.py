@@ -303,6 +303,52 @@ steps:
     assert wd.run(recipe, "--validate").stdout.strip().endswith("valid (3 steps)")
 
 
+def test_a_closed_stdout_neither_stops_the_run_nor_changes_its_exit_code(wd: Workdir) -> None:
+    """`runner.py ... | head -1`: the reader goes away; the run still finishes and records everything, and the
+    exit code is the run's own (here 1: a step failed), not a crash (3)."""
+    recipe = wd.recipe("""
+steps:
+  - {name: a, type: shell, cmd: scripts/ok.sh}
+  - {name: b, type: shell, cmd: scripts/fail.sh, depends_on: [a]}
+  - {name: c, type: shell, cmd: scripts/ok.sh}
+""")
+    for flags, code in ((["--plain"], 1), (["--dry-run"], 0), (["--list"], 0)):
+        cmd = [PY, str(ORCH / "runner.py"), "--recipe", str(recipe), "--workdir", str(wd.path), *flags]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc.stdout.close()  # type: ignore[union-attr]  # the reader has gone before the first line
+        err = proc.stderr.read()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+        assert proc.wait(timeout=60) == code, err
+        assert err == "" or "error" not in err.lower(), err
+    assert {n: s["status"] for n, s in wd.steps().items()} == {"a": "succeeded", "b": "failed", "c": "skipped"}
+    assert not list(wd.path.glob("Logs/*crash*"))
+
+
+def test_every_command_takes_a_run_as_id_start_or_end_of_one_or_latest(wd: Workdir, tmp_path: Path) -> None:
+    recipe = wd.recipe("""
+steps:
+  - {name: a, type: shell, cmd: scripts/ok.sh, args: {set: "answer=42"}}
+  - {name: b, type: shell, cmd: scripts/ok.sh, depends_on: [a]}
+""")
+    assert wd.run(recipe).returncode == 0
+    (run_id,) = wd.run_ids()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+
+    def context(*args: str) -> subprocess.CompletedProcess[str]:  # from elsewhere, the work folder given
+        return subprocess.run([PY, str(ORCH / "context.py"), "--workdir", str(wd.path), *args], capture_output=True,
+                              text=True, env=env, cwd=tmp_path)
+
+    for ref in ("latest", run_id, run_id[:8], run_id[-4:]):
+        got = context("--run", ref, "get", "answer")
+        assert (got.returncode, got.stdout.strip()) == (0, "42"), got.stderr
+    unknown = context("--run", "nope", "keys")
+    assert unknown.returncode == 2 and f"recent runs: {run_id}" in unknown.stderr
+    planned = wd.run(recipe, "--only", "b", "--run-id", run_id[-4:], "--dry-run")
+    assert planned.returncode == 0 and f"building on run {run_id}" in planned.stdout, planned.stderr
+    bad = wd.run(recipe, "--only", "b", "--run-id", "nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --run-id nope: run 'nope' not found")
+
+
 def test_sigint_aborts_then_resume_finishes(wd: Workdir) -> None:
     pids = wd.path / "pids"
     recipe = wd.recipe(f"""

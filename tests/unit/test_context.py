@@ -105,7 +105,8 @@ def test_cli_with_a_context_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (("--ctx", "/nonexistent/dir/c.json", "set", "a", "1"), "No such file or directory"),
-    (("--run", "nope", "get", "a"), "not found"),
+    (("--run", "nope", "get", "a"), "no runs recorded in"),
+    (("--workdir", ".", "keys"), "--workdir goes with --run"),
     (("frobnicate",), "invalid choice"),
     (("set", "a", "1"), "not inside a run: give --run ID"),
 ])
