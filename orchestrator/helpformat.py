@@ -40,3 +40,19 @@ class WrappingHelpFormatter(argparse.HelpFormatter):
 
 class HelpFormatter(WrappingHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """RawDescriptionHelpFormatter (descriptions keep their line breaks: a scriptlet's docstring), same width."""
+
+
+def with_suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """argparse's error message, plus "did you mean --dry-run?" when an unrecognized option is close to a known
+    one (argparse suggests nothing before Python 3.14)."""
+    prefix = "unrecognized arguments: "
+    if not message.startswith(prefix):
+        return message
+    import difflib
+
+    known = [opt for action in parser._actions for opt in action.option_strings if opt.startswith("--")]
+    for token in message[len(prefix):].split():
+        close = difflib.get_close_matches(token.split("=", 1)[0], known, n=1) if token.startswith("-") else []
+        if close:
+            return f"{message} (did you mean {close[0]}?)"
+    return message

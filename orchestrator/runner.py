@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import NoReturn, Optional
 
 from engine.errors import EXIT_OK, EXIT_USAGE, UserError, write_out
-from helpformat import WrappingHelpFormatter
+from helpformat import WrappingHelpFormatter, with_suggestion
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every other bad input
         self.print_usage(sys.stderr)
-        print(f"runner.py: error: {message}; see 'python runner.py --help'", file=sys.stderr)
+        print(f"runner.py: error: {with_suggestion(self, message)}; see 'python runner.py --help'", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 

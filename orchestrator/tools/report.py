@@ -43,6 +43,7 @@ if str(HOME) not in sys.path:
 
 from engine.errors import EXIT_OK, EXIT_USAGE, UserError  # noqa: E402
 from engine.paths import Paths  # noqa: E402
+from helpformat import with_suggestion  # noqa: E402
 from reports import FORMATS  # noqa: E402  (the package itself imports nothing)
 
 PROG = "report.py"
@@ -51,7 +52,7 @@ COMPARE_FORMATS = ("text", "json", "xlsx")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every other bad input
-        print(f"{PROG}: error: {message}; see 'python tools/report.py --help'", file=sys.stderr)
+        print(f"{PROG}: error: {with_suggestion(self, message)}; see 'python tools/report.py --help'", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 

@@ -301,6 +301,8 @@ steps:
     listing = wd.run(recipe, "--list")
     assert "Test fixture: exit with --code N" in listing.stdout
     assert wd.run(recipe, "--validate").stdout.strip().endswith("valid (3 steps)")
+    typo = wd.run(recipe, "--dryrun")
+    assert typo.returncode == 2 and "unrecognized arguments: --dryrun (did you mean --dry-run?)" in typo.stderr
 
 
 def test_a_closed_stdout_neither_stops_the_run_nor_changes_its_exit_code(wd: Workdir) -> None:

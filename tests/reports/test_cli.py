@@ -78,6 +78,7 @@ def test_compare_text_json_xlsx_and_refusal(work: Path) -> None:
     (["compare", A, "nope"], ["run 'nope' not found"]),
     (["compare", A, B, "--format", "junit"], ["invalid choice: 'junit'"]),
     (["--bogus"], ["unrecognized arguments: --bogus"]),
+    (["--formats", "json"], ["unrecognized arguments: --formats json (did you mean --format?)"]),
 ])
 def test_bad_usage_is_one_line_and_exit_2(work: Path, args: list[str], needles: list[str]) -> None:
     one_clean_error(report(*args, "--workdir", str(work)), *needles)
