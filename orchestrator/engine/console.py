@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, Optional
 
 from .errors import silence_stdout
 from .events import (AttemptFinished, ContextCommitted, Dispatching, RunFinished, RunStarted, StepFinished,
@@ -48,6 +48,7 @@ class PlainConsole(Dispatching):
     def __init__(self, out: IO[str] = sys.stdout) -> None:
         self.out = out
         self.t0 = time.monotonic()
+        self.argv: tuple[str, ...] = ()
         self.lines: list[str] = []  # written by flush(), after each batch of events: one write, not one per line
         self.handlers = {RunStarted: self._run_started, StepStarted: self._step_started,
                           AttemptFinished: self._attempt_finished, ContextCommitted: self._context_committed,
@@ -70,6 +71,7 @@ class PlainConsole(Dispatching):
 
     def _run_started(self, event: RunStarted) -> None:
         self.t0 = time.monotonic()
+        self.argv = event.argv
         self.lines.append(f"run {event.run_id}: {event.recipe.path.name}, {len(event.plan.selected)} step(s) to run\n")
 
     def _step_started(self, event: StepStarted) -> None:
@@ -94,10 +96,39 @@ class PlainConsole(Dispatching):
         self._line(f"{MARKS.get(r.status, r.status.value):<6} {r.name}{extra}{why}")
 
     def _run_finished(self, event: RunFinished) -> None:
-        self.lines.append(summary_text(event) + "\n")
+        self.lines.append(summary_text(event, self.argv) + "\n")
 
 
-def summary_text(event: RunFinished) -> str:
+# options that name what to run; a resume command replaces them (value-taking ones drop their value too)
+_SELECTION = {"--resume-from": True, "--run-id": True, "--skip": True, "--dry-run": False}
+
+
+def resume_command(argv: tuple[str, ...], event: RunFinished) -> Optional[str]:
+    """The command that continues a failed or aborted run from its first step that did not succeed, or None
+    (the run succeeded, or it was an --only run: run that selection again)."""
+    if event.verdict not in (Verdict.FAILED, Verdict.ABORTED) or not argv or any(
+            a == "--only" or a.startswith("--only=") for a in argv):
+        return None
+    start = next((r.name for r in event.results if r.status in (StepStatus.FAILED, StepStatus.ABORTED)
+                  and not r.tolerated), None)
+    if start is None:
+        return None
+    import shlex
+
+    kept: list[str] = []
+    args = iter(argv[1:])
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in _SELECTION:
+            if _SELECTION[name] and "=" not in arg:
+                next(args, None)
+            continue
+        kept.append(arg)
+    words = ["python", argv[0], *kept, "--resume-from", start, "--run-id", event.run_id]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def summary_text(event: RunFinished, argv: tuple[str, ...] = ()) -> str:
     counts: dict[str, int] = {}
     for r in event.results:
         counts[r.status.value] = counts.get(r.status.value, 0) + 1
@@ -109,6 +140,9 @@ def summary_text(event: RunFinished) -> str:
             lines.append(f"  {r.name}: {r.reason}{tolerated}" + (f" (log: {r.log_path})" if r.log_path else ""))
     for conflict in event.conflicts:
         lines.append(f"  conflict: {conflict}")
+    resume = resume_command(argv, event)
+    if resume:
+        lines.append(f"to continue from there: {resume}")
     return "\n".join(lines)
 
 
@@ -123,6 +157,7 @@ class RichConsole:
         self.running: dict[str, tuple[float, int]] = {}
         self.done = 0
         self.total = 0
+        self.argv: tuple[str, ...] = ()
 
     def _render(self) -> Any:
         from rich.table import Table
@@ -140,6 +175,7 @@ class RichConsole:
         from rich.live import Live
 
         if isinstance(event, RunStarted):
+            self.argv = event.argv
             self.total = len(event.plan.order)
             self.console.print(f"run [bold]{event.run_id}[/]: {event.recipe.path.name}, "
                                f"{len(event.plan.selected)} step(s) to run")
@@ -177,7 +213,7 @@ class RichConsole:
                           f"{r.cpu:.2f}s", _size(r.max_rss), r.reason or "")
         self.console.print(table)
         colour = "green" if event.verdict == Verdict.SUCCEEDED else "red"
-        self.console.print(f"[{colour}]{summary_text(event)}[/]")
+        self.console.print(summary_text(event, self.argv), markup=False, style=colour)
 
     def close(self) -> None:
         if self.live:

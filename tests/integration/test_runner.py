@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -376,11 +377,17 @@ steps:
     assert steps["long"]["status"] == "aborted" and "aborted (SIGINT)" in steps["long"]["reason"]
     assert steps["later"]["status"] == "skipped"
     assert "ABORTED" in out
-    # resume: a quick stand-in replaces the long step's script, and the run completes
+    # the summary says how to continue: the same command, from the step that was interrupted
+    hint = next((line for line in out.splitlines() if line.startswith("to continue")), "")
+    aborted = wd.run_ids()[-1]
+    assert hint.startswith("to continue from there: python ") and hint.endswith(
+        f"--workdir {wd.path} --resume-from long --run-id {aborted}"), out
+    # resume with it: a quick stand-in replaces the long step's script, and the run completes
     (wd.path / "scripts" / "tree.sh").write_text("#!/usr/bin/env bash\necho fixed\n")
-    resumed = wd.run(recipe, "--resume-from", "long")
+    words = shlex.split(hint.split(": ", 1)[1])
+    resumed = subprocess.run([PY, *words[1:]], capture_output=True, text=True, timeout=60)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert wd.steps()["quick"]["status"] == "reused"
+    assert wd.steps()["quick"]["status"] == "reused" and "to continue" not in resumed.stdout
 
 
 def test_demo_and_template_recipes_run(wd: Workdir) -> None:

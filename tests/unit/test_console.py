@@ -1,0 +1,32 @@
+"""The run summary's command for continuing a failed or aborted run."""
+from __future__ import annotations
+
+from engine.console import resume_command
+from engine.events import RunFinished, StepResult
+from engine.status import StepStatus, Verdict
+
+S, F, A, K = StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.ABORTED, StepStatus.SKIPPED
+
+
+def finished(verdict: Verdict, *steps: tuple[str, StepStatus, bool]) -> RunFinished:
+    results = tuple(StepResult(name, status, tolerated=tolerated) for name, status, tolerated in steps)
+    return RunFinished("20260101T000000Z-ab12", verdict, results, "", "", 1.0)
+
+
+def test_continues_from_the_first_step_that_did_not_succeed_replacing_the_earlier_selection() -> None:
+    argv = ("runner.py", "--recipe", "my recipe.yaml", "--resume-from", "b", "--run-id=x", "--skip", "d",
+            "--parallel", "2", "--dry-run")
+    run = finished(Verdict.FAILED, ("a", S, False), ("b", F, True), ("c", F, False), ("d", K, False))
+    assert resume_command(argv, run) == ("python runner.py --recipe 'my recipe.yaml' --parallel 2 "
+                                         "--resume-from c --run-id 20260101T000000Z-ab12")
+    aborted = finished(Verdict.ABORTED, ("a", S, False), ("b", A, False), ("c", K, False))
+    assert resume_command(("runner.py", "--recipe", "r.yaml"), aborted) == \
+        "python runner.py --recipe r.yaml --resume-from b --run-id 20260101T000000Z-ab12"
+
+
+def test_no_command_when_there_is_nothing_to_continue() -> None:
+    argv = ("runner.py", "--recipe", "r.yaml")
+    assert resume_command(argv, finished(Verdict.SUCCEEDED, ("a", S, False))) is None
+    assert resume_command(argv, finished(Verdict.ABORTED, ("a", K, False))) is None  # aborted before any step
+    assert resume_command((*argv, "--only", "a"), finished(Verdict.FAILED, ("a", F, False))) is None
+    assert resume_command((), finished(Verdict.FAILED, ("a", F, False))) is None  # embedded: no command line
