@@ -204,6 +204,136 @@ def _known_fields(loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
+# what a field must be, for errors about its number (wrong type or out of range)
+_NUMBERS = {
+    "timeout": "a number of seconds greater than 0",
+    "retry_delay": "a number of seconds, 0 or more",
+    "backoff": "a number, 1 or more (the delay's multiplier for each further retry)",
+    "idx": "a number",
+    "retries": "a whole number of extra attempts, 0 or more",
+    "max_parallel": "a whole number of steps, 1 or more",
+    "memory_mb": "a whole number of megabytes, 1 or more",
+    "cpu_seconds": "a whole number of seconds, 1 or more",
+    "open_files": "a whole number, 8 or more",
+}
+_NUMBER_KINDS = ("int_type", "float_type", "int_parsing", "float_parsing", "int_from_float", "finite_number",
+                 "greater_than", "greater_than_equal")
+# what a field must look like, for errors about its pattern
+_PATTERNS = {
+    "module": "must be a dotted Python module name such as scriptlets.python.steps.noop (not a file path)",
+    "function": "must be the name of a class in the module, such as StepNoop (letters, digits, '_'; no dots)",
+    "scheduler": "must be a Dask scheduler address such as tcp://host:8786 (tcp, tls, inproc, ws or wss)",
+}
+_MAPPINGS = {
+    "test_meta": "test_meta: {test_id: T-001, tester: alice, description: smoke test}",
+    "execution": "execution: {mode: parallel, max_parallel: 4}",
+    "defaults": "defaults: {timeout: 600}",
+    "hooks": "hooks: {on_run_end: [{type: shell, cmd: scriptlets/shell/<name>.sh}]}",
+    "args": "args: {input: Data/raw.csv}",
+    "params": "params: {input: Data/raw.csv}",
+    "env": "env: {LANG: C}",
+    "resources": "resources: {dut: 1}",
+    "limits": "limits: {memory_mb: 512}",
+    "success": "success: {files_exist: [Data/out.csv]}",
+    "steps": "- {name: a, type: shell, cmd: scriptlets/shell/<name>.sh}",
+    "hook": "- {type: shell, cmd: scriptlets/shell/<name>.sh}",
+}
+# a union's alternatives name themselves in the location: one problem, reported once, for the field
+_UNIONS = {"expose_for_shell": ("bool", "list[str]")}
+_UNION_TEXT = {"expose_for_shell": "must be true, false or a list of context keys such as [metrics]"}
+
+
+def _what(value: Any) -> str:
+    """How a YAML reader would name the value's kind."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    kinds = {str: "text", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return next((name for kind, name in kinds.items() if isinstance(value, kind)), type(value).__name__)
+
+
+def _flow(value: Any) -> str:
+    """A scalar as it would be written in YAML."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """The field a location ends in ('depends_on' for steps.0.depends_on.2; 'steps' or 'hook' for an item)."""
+    names = [p for p in loc if isinstance(p, str)]
+    if loc and isinstance(loc[-1], int) and len(names) >= 2 and names[0] == "hooks":
+        return "hook"
+    return names[-1] if names else ""
+
+
+def _text(kind: str, loc: tuple[Any, ...], err: dict[str, Any]) -> str:
+    """What the field must be, in the recipe's terms (pydantic's own words only as a last resort)."""
+    field = _field(loc)
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "union":
+        return _UNION_TEXT[field]
+    if kind in _NUMBER_KINDS:
+        rule = _NUMBERS.get(field)
+        if rule is None and len(loc) >= 2 and loc[-2] == "resources":
+            rule = "a whole number of units, 1 or more"
+        if rule is None:
+            rule = {"float_type": "a number", "greater_than": f"a number greater than {ctx.get('gt', 0):g}",
+                    "greater_than_equal": f"a number, {ctx.get('ge', 0):g} or more"}.get(kind, "a whole number")
+        whole = isinstance(value, float) and value.is_integer() and "whole" in rule
+        return f"must be {rule}" + (f"; write {int(value)}, not {value}" if whole else "")
+    if kind == "string_pattern_mismatch" and field in _PATTERNS:
+        text = _PATTERNS[field]
+        fix = str(value).strip()  # the value as probably meant: a file path as a module, an address with a scheme
+        if field == "module":
+            fix = fix.removesuffix(".py").replace("/", ".")
+        elif field == "scheduler" and "://" not in fix:
+            fix = f"tcp://{fix}"
+        if fix != value and re.fullmatch(ctx.get("pattern", "$^"), fix):
+            text += f": write {field}: {fix}"
+        return text
+    if kind == "string_type" and loc and loc[-1] == "[key]":
+        return f"the name {_flow(value)} must be text; quote it: '{_flow(value)}'"
+    if kind == "string_type":
+        must = "each entry must be text" if loc and isinstance(loc[-1], int) else "must be text"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{must}; quote it: '{value}'"
+        if isinstance(value, bool):
+            return f"{must}; quote it (YAML reads a bare yes/no/on/off/true/false as true or false)"
+        return f"{must}, not {_what(value)}"
+    if kind == "bool_type":
+        return "must be true or false" + ("" if value is None else f", not {_what(value)}")
+    if kind in ("dict_type", "model_type"):
+        example = _MAPPINGS.get(field, f"{field}: {{key: value}}")
+        if field in ("steps", "hook"):
+            return f"each {'step' if field == 'steps' else 'hook'} must be a mapping, not {_what(value)}, " \
+                   f"such as '{example}'"
+        return f"must be a mapping (key: value), not {_what(value)}; such as {example}"
+    if kind == "list_type":
+        if field == "steps" or field.startswith("on_"):
+            what = "step" if field == "steps" else "hook"
+            return f"must be a list of {what}s, not {_what(value)}: start each {what} with '- ', " \
+                   f"such as '{_MAPPINGS['steps' if what == 'step' else 'hook']}'"
+        if value is None:
+            return f"must be a list: write {field}: [] or leave the field out"
+        if isinstance(value, dict):
+            return f"must be a list, not a mapping: write {field}: [{', '.join(map(_flow, value))}]"
+        return f"must be a list: write {field}: [{_flow(value)}]" if not isinstance(value, list) else "must be a list"
+    if kind == "literal_error" and "expected" in ctx:
+        return f"must be {ctx['expected']}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short" and field == "steps":
+        return "the recipe needs at least one step"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length', 1)} item(s)"
+    text = str(err["msg"]).removeprefix("Value error, ")
+    for theirs, ours in (("Input should be ", "must be "), ("String should ", "must ")):
+        if text.startswith(theirs):
+            text = ours + text.removeprefix(theirs)
+    return text
+
+
 def _message(err: dict[str, Any], data: Any) -> str:
     loc = tuple(err["loc"])
     kind = err["type"]
@@ -218,12 +348,13 @@ def _message(err: dict[str, Any], data: Any) -> str:
     if kind == "string_pattern_mismatch" and loc[-1] == "name":
         return (f"{_describe_loc(loc[:-1], data)}: name {err.get('input')!r} is not a plain name; "
                 "use letters, digits, '_', '.', '-' (no spaces or '/')")
-    if kind in ("int_type", "float_type", "int_parsing", "float_parsing", "int_from_float") and \
-            loc[-1] in ("timeout", "retry_delay", "backoff", "idx"):
-        text = "must be a number" + (" of seconds" if loc[-1] in ("timeout", "retry_delay") else "")
-    else:
-        text = err["msg"].removeprefix("Value error, ")
-    got = repr(err.get("input"))
+    text = _text(kind, loc, err)
+    if kind == "value_error":  # our validators' messages name the value themselves
+        return f"{_describe_loc(loc, data)}: {text}"
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-2]
+    value = err.get("input")
+    got = "an empty value" if value is None else repr(value)
     return f"{_describe_loc(loc, data)}: {text} (got {got if len(got) <= 60 else got[:57] + '...'})"
 
 
@@ -233,14 +364,16 @@ def _validation_error(path: Path, exc: ValidationError, data: Any, index: NodeIn
     seen: set[tuple[Any, ...]] = set()
     lines = []
     for err in errors:
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("int", "float", "bool", "list[str]")))
+        loc, kind = tuple(err["loc"]), err["type"]
+        for i, part in enumerate(loc[:-1]):
+            if part in _UNIONS and loc[i + 1] in _UNIONS[part]:
+                loc, kind = loc[:i + 1], "union"
+                break
         if loc in seen:
             continue
         seen.add(loc)
-        lines.append(f"{path}:{index.line_of(loc)}: {_message(dict(err, loc=loc), data)}")
+        lines.append(f"{path}:{index.line_of(loc)}: {_message(dict(err, loc=loc, type=kind), data)}")
     return RecipeError("\n".join(lines[:10]) + (f"\n... and {len(lines) - 10} more" if len(lines) > 10 else ""))
-
-
 
 
 def explain(path: Path, data: Any, index: NodeIndex) -> dict[str, Any]:
