@@ -128,6 +128,11 @@ def start_ticks(pid: int) -> Optional[int]:
         return None
 
 
+def rss_text(max_rss: int) -> str:
+    """A tree's peak RSS for a log line; a step that ended before the first sample has none."""
+    return f"peak rss {max_rss // 1024} KiB" if max_rss else f"peak rss not sampled: ended within {FIRST_SAMPLE:g} s"
+
+
 def signal_name(number: int) -> str:
     try:
         known = signal.Signals(number)
@@ -394,7 +399,7 @@ class StepProcess:
     def _write_footer(self, outcome: AttemptOutcome) -> None:
         verdict = "ok" if outcome.ok else outcome.reason
         line = (f"===== attempt {self.inv.attempt} ended {utc_stamp()}: {verdict} "
-                f"({outcome.duration:.3f} s, cpu {outcome.cpu:.3f} s, peak rss {outcome.max_rss // 1024} KiB) =====\n")
+                f"({outcome.duration:.3f} s, cpu {outcome.cpu:.3f} s, {rss_text(outcome.max_rss)}) =====\n")
         try:
             if self.log_fd is not None:
                 os.write(self.log_fd, line.encode())

@@ -71,12 +71,12 @@ def _find_cycle(names: list[str], deps: dict[str, tuple[str, ...]]) -> Optional[
 
 
 def _check_entry(where: Callable[[], str], entry: Data, allow_external: bool, base_dirs: tuple[Path, ...],
-                 sources: dict[Any, Any]) -> Optional[str]:
+                 sources: dict[Any, Any], recipe_dir: Path) -> Optional[str]:
     """_find_entry once per distinct entry: large recipes run the same few scriptlets many times."""
     key = (entry["type"], entry["cmd"], entry["module"], entry["function"])
     if key not in sources:
         try:
-            sources[key] = (_find_entry(entry, allow_external, base_dirs, sources), None)
+            sources[key] = (_find_entry(entry, allow_external, base_dirs, sources, recipe_dir), None)
         except RecipeError as exc:
             sources[key] = (None, str(exc))
     script, problem = sources[key]
@@ -85,8 +85,17 @@ def _check_entry(where: Callable[[], str], entry: Data, allow_external: bool, ba
     return script
 
 
-def _find_entry(entry: Data, allow_external: bool, base_dirs: tuple[Path, ...],
-                sources: dict[Any, Any]) -> Optional[str]:
+def _searched(base_dirs: tuple[Path, ...], recipe_dir: Path, relative: str) -> str:
+    """Where an entry was looked for, and a hint when it sits beside the recipe instead (a work folder that was
+    not given)."""
+    folders = " or ".join(str(d) for d in dict.fromkeys(base_dirs))
+    if (recipe_dir / relative).exists() and recipe_dir not in base_dirs:
+        return f"under {folders}; it is beside the recipe: run with --workdir {recipe_dir}"
+    return f"under {folders} (paths are relative to the work folder, --workdir)"
+
+
+def _find_entry(entry: Data, allow_external: bool, base_dirs: tuple[Path, ...], sources: dict[Any, Any],
+                recipe_dir: Path) -> Optional[str]:
     """The entry's script or module exists inside the allowed folders; returns a shell entry's script path
     (relative to the work folder when it is there, else absolute: a shipped scriptlet used elsewhere)."""
     if entry["type"] == "shell":
@@ -94,7 +103,7 @@ def _find_entry(entry: Data, allow_external: bool, base_dirs: tuple[Path, ...],
         found = resolve_entry(base_dirs, cmd)
         if found is None:
             hint = " (put arguments in 'args:', not in 'cmd')" if " " in cmd.strip() else ""
-            raise RecipeError(f"script {cmd!r} not found under {base_dirs[0]}{hint}")
+            raise RecipeError(f"script {cmd!r} not found {_searched(base_dirs, recipe_dir, cmd)}{hint}")
         if not allow_external and not inside_folders(found, base_dirs):
             raise RecipeError(f"script {cmd!r} is outside {' and '.join(map(str, base_dirs))}; "
                               "move it inside, or set 'allow_external: true' at the top of the recipe")
@@ -102,8 +111,8 @@ def _find_entry(entry: Data, allow_external: bool, base_dirs: tuple[Path, ...],
     module: str = entry["module"]
     file = module_file(base_dirs, module)
     if file is None:
-        raise RecipeError(f"module {module!r} not found (expected "
-                          f"{module.replace('.', '/')}.py under {base_dirs[0]})")
+        relative = module.replace(".", "/") + ".py"
+        raise RecipeError(f"module {module!r} not found: no {relative} {_searched(base_dirs, recipe_dir, relative)}")
     if not allow_external and not inside_folders(file, base_dirs):
         raise RecipeError(f"module {module!r} resolves outside {base_dirs[0]} (a symlink?); "
                           "set 'allow_external: true' to allow it")
@@ -128,13 +137,13 @@ def _check_entry_points(path: Path, data: Data, index: NodeIndex, base_dirs: tup
 
     for i, step in enumerate(data["steps"]):
         script = _check_entry(locate(("steps", i), f"step {step['name']!r}"), step, allow_external, base_dirs,
-                              sources)
+                              sources, path.parent)
         if script:
             scripts[step["name"]] = script
     for event in HOOK_EVENTS:
         for i, hook in enumerate(data["hooks"][event]):
             script = _check_entry(locate(("hooks", event, i), f"hook {event}[{i}]"), hook, allow_external,
-                                  base_dirs, sources)
+                                  base_dirs, sources, path.parent)
             if script:
                 scripts[f"{event}[{i}]"] = script
     return scripts

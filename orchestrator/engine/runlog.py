@@ -9,7 +9,7 @@ from typing import IO, Optional
 
 from .events import (AttemptFinished, ContextCommitted, Decision, Dispatching, RunFinished, RunStarted, StepFinished,
                      StepStarted)
-from .process import utc_stamp
+from .process import rss_text, utc_stamp
 
 
 class RunnerLog(Dispatching):
@@ -48,7 +48,7 @@ class RunnerLog(Dispatching):
         verdict = "succeeded" if o.ok else f"failed: {o.reason}"
         retry = f"; retry in {event.retry_in:g} s" if event.retry_in is not None else ""
         self._write(f"{event.step}: attempt {event.attempt} {verdict} ({o.duration:.3f} s, cpu {o.cpu:.3f} s, "
-                    f"peak rss {o.max_rss // 1024} KiB){retry}", event.at)
+                    f"{rss_text(o.max_rss)}){retry}", event.at)
 
     def _context_committed(self, event: ContextCommitted) -> None:
         self._write(f"{event.step}: committed context keys {', '.join(event.keys)} (head {event.head})", event.at)

@@ -159,3 +159,27 @@ def test_cli_shows_the_reworded_message(wd: Workdir) -> None:
     assert proc.returncode == 2, proc.stderr
     assert f"{recipe}:3: step 'a' field 'timeout': must be a number of seconds greater than 0 (got -1)" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_a_missing_entry_names_every_folder_searched_and_a_work_folder_left_out(wd: Workdir, tmp_path: Path) -> None:
+    """A recipe kept with its own scripts, run without --workdir: the message says where they are."""
+    from engine.errors import RecipeError
+    from engine.recipe import load_recipe
+
+    lab = tmp_path / "lab"
+    (lab / "scripts").mkdir(parents=True)
+    (lab / "scripts" / "x.sh").write_text("#!/bin/bash\n")
+    (lab / "probe.py").write_text("")
+    orch = Path(__file__).resolve().parents[2] / "orchestrator"
+    for step, missing in (("{name: a, type: shell, cmd: scripts/x.sh}", "script 'scripts/x.sh' not found"),
+                          ("{name: a, type: python, module: probe}", "module 'probe' not found: no probe.py")):
+        recipe = lab / "r.yaml"
+        recipe.write_text(f"test_meta: {{test_id: T, tester: t, description: d}}\nsteps:\n  - {step}\n")
+        with pytest.raises(RecipeError) as info:
+            load_recipe(recipe, (wd.path, orch))
+        assert str(info.value).endswith(f"{missing} under {wd.path} or {orch}; it is beside the recipe: "
+                                        f"run with --workdir {lab}")
+    recipe.write_text("test_meta: {test_id: T, tester: t, description: d}\nsteps:\n"
+                      "  - {name: a, type: shell, cmd: scripts/none.sh}\n")
+    with pytest.raises(RecipeError, match=r"not found under .* \(paths are relative to the work folder, --workdir\)$"):
+        load_recipe(recipe, (wd.path, orch))
