@@ -47,9 +47,14 @@ class _Strict(BaseModel):
 
 
 class Success(_Strict):
+    """Checks, besides exit code 0, that a step must pass to succeed."""
+
     files_exist: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string",
-                                                                             "pattern": RELATIVE_PATTERN}})
-    ctx_has_keys: list[str] = []
+                                                                             "pattern": RELATIVE_PATTERN}},
+                                   description="Glob patterns, relative to the work folder and without '..', that "
+                                               "must each match a file after the step; default: none.")
+    ctx_has_keys: list[str] = Field(default=[], description="Context keys that must be set once the step's writes "
+                                                            "are committed; default: none.")
 
     @field_validator("files_exist")
     @classmethod
@@ -63,23 +68,40 @@ class Success(_Strict):
 class Limits(_Strict):
     """Per-process resource limits (setrlimit)."""
 
-    memory_mb: Optional[int] = Field(default=None, ge=1)
-    cpu_seconds: Optional[int] = Field(default=None, ge=1)
-    open_files: Optional[int] = Field(default=None, ge=8)
+    memory_mb: Optional[int] = Field(default=None, ge=1, description="Most address space (virtual memory) the "
+                                     "step's process may use, in megabytes (RLIMIT_AS); default: no limit.")
+    cpu_seconds: Optional[int] = Field(default=None, ge=1, description="Most CPU time the step's process may use, "
+                                       "in seconds (RLIMIT_CPU); default: no limit.")
+    open_files: Optional[int] = Field(default=None, ge=8, description="Most files the step's process may have open "
+                                      "at once, 8 or more (RLIMIT_NOFILE); default: no limit.")
 
 
 class PolicyFields(_Strict):
     """Per-step policy; every field may also be set under `defaults:`."""
 
-    timeout: Optional[Number] = Field(default=None, gt=0)
-    retries: Optional[int] = Field(default=None, ge=0)
-    retry_delay: Optional[Number] = Field(default=None, ge=0)
-    backoff: Optional[Number] = Field(default=None, ge=1)
-    continue_on_error: Optional[bool] = None
-    resources: Optional[dict[str, int]] = Field(default=None, json_schema_extra=POSITIVE_UNITS)
-    env: Optional[dict[str, str]] = None
-    expose_for_shell: Optional[Union[bool, list[str]]] = None
-    limits: Optional[Limits] = None
+    timeout: Optional[Number] = Field(default=None, gt=0, description="Seconds an attempt may run; on expiry the "
+                                      "step's whole process tree is ended (SIGTERM, then SIGKILL after a grace "
+                                      "period); default: none.")
+    retries: Optional[int] = Field(default=None, ge=0, description="Extra attempts after a failure; default 0.")
+    retry_delay: Optional[Number] = Field(default=None, ge=0, description="Seconds to wait before the first retry; "
+                                          "default 0.")
+    backoff: Optional[Number] = Field(default=None, ge=1, description="Multiplier of the retry delay for each "
+                                      "further retry (delay x backoff^(retry - 1)); default 1.")
+    continue_on_error: Optional[bool] = Field(default=None, description="true: a failure is recorded but does not "
+                                              "fail the run, stop a serial run or skip dependents; default false.")
+    resources: Optional[dict[str, int]] = Field(default=None, json_schema_extra=POSITIVE_UNITS,
+                                                description="Units of the capacities declared under "
+                                                            "execution.resources that the step holds while it runs, "
+                                                            "such as {dut: 1}; it waits for free units; default: none.")
+    env: Optional[dict[str, str]] = Field(default=None, description="Extra environment variables for the step's "
+                                          "process; values may use {{ ctx.key }} references; a step's env replaces "
+                                          "the one under defaults: (no merge); default: none.")
+    expose_for_shell: Optional[Union[bool, list[str]]] = Field(default=None, description="Shell steps only: true "
+                                                               "gives every context key as a CTX_<KEY> environment "
+                                                               "variable, a list gives just those keys; default "
+                                                               "false.")
+    limits: Optional[Limits] = Field(default=None, description="Resource limits (setrlimit) on the step's process; "
+                                     "default: none.")
 
     @field_validator("resources")
     @classmethod
@@ -95,12 +117,23 @@ class EntryPoint(_Strict):
 
     model_config = ConfigDict(json_schema_extra=ENTRY_RULES)
 
-    type: Literal["shell", "python"]
-    cmd: Optional[str] = None
-    module: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-    function: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    args: Optional[dict[str, Any]] = None
-    params: Optional[dict[str, Any]] = None
+    type: Literal["shell", "python"] = Field(description="shell: run bash <cmd> <flags>; python: run python -m "
+                                             "<module> <flags> with the runner's interpreter.")
+    cmd: Optional[str] = Field(default=None, description="Shell only: the script, such as "
+                               "scriptlets/shell/<name>.sh, relative to the work folder or orchestrator/ (arguments "
+                               "go in args).")
+    module: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+                                  description="Python only: the dotted module name, such as "
+                                              "scriptlets.python.steps.noop (not a file path), run as python -m.")
+    function: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                    description="Python only: the name of the BaseScriptlet class in the module to "
+                                                "run; default: the one the module's __main__ runs.")
+    args: Optional[dict[str, Any]] = Field(default=None, description="The scriptlet's command-line flags: {input: a, "
+                                           "dry_run: true} gives --input a --dry-run (false omits a flag, a list "
+                                           "repeats it); strings may use {{ ... }} references; args or params, not "
+                                           "both.")
+    params: Optional[dict[str, Any]] = Field(default=None, description="Another name for args, the scriptlet's "
+                                             "command-line flags; args or params, not both.")
 
     @model_validator(mode="after")
     def _entry_point(self) -> "EntryPoint":
@@ -118,40 +151,75 @@ class EntryPoint(_Strict):
 
 
 class StepModel(PolicyFields, EntryPoint):
-    idx: Optional[Number] = None
-    name: str = Field(pattern=STEP_NAME)
-    description: Optional[str] = None
-    depends_on: list[str] = []
-    success: Success = Success()
-    secrets: list[str] = []
+    """One step: what to run, after which steps, how its success is checked, and its policy."""
+
+    idx: Optional[Number] = Field(default=None, description="Order key: steps run in idx order, after the steps "
+                                  "they depend on; default: the step's position in the list (1, 2, ...).")
+    name: str = Field(pattern=STEP_NAME, description="The step's unique name (letters, digits, '_', '.', '-'), as "
+                                                     "used by depends_on, --only, --skip and the logs.")
+    description: Optional[str] = Field(default=None, description="One line shown by runner.py --list; default: the "
+                                                                 "scriptlet's own one-line description.")
+    depends_on: list[str] = Field(default=[], description="Steps that must succeed before this one starts; if one "
+                                                          "fails, this one is skipped; default: none.")
+    success: Success = Field(default=Success(), description="What the step must leave behind to succeed, besides "
+                                                            "exit code 0; default: no further checks.")
+    secrets: list[str] = Field(default=[], description="Names of environment variables given to this step only "
+                                                       "(besides the recipe's secrets), masked as *** in everything "
+                                                       "written; default: none.")
 
 
 class HookModel(EntryPoint):
-    timeout: Number = Field(default=30, gt=0)
-    env: dict[str, str] = {}
+    """A scriptlet run on a run or step event; a failing hook never changes the run's verdict."""
+
+    timeout: Number = Field(default=30, gt=0, description="Seconds the hook may run before it is killed; "
+                                                          "default 30.")
+    env: dict[str, str] = Field(default={}, description="Extra environment variables for the hook's process; values "
+                                                        "may use {{ run.id }}, {{ step.name }} and {{ test_meta.* }} "
+                                                        "references; default: none.")
 
 
 class HooksModel(_Strict):
-    on_run_start: list[HookModel] = []
-    on_step_start: list[HookModel] = []
-    on_step_success: list[HookModel] = []
-    on_step_failure: list[HookModel] = []
-    on_run_end: list[HookModel] = []
+    """Scriptlets run in order, in the background, on run and step events; output goes to Logs/<run id>_hooks.log."""
+
+    on_run_start: list[HookModel] = Field(default=[], description="Hooks run when the run starts; default: "
+                                                                  "none.")
+    on_step_start: list[HookModel] = Field(default=[], description="Hooks run when a step starts its first "
+                                                                   "attempt; default: none.")
+    on_step_success: list[HookModel] = Field(default=[], description="Hooks run when a step succeeds; default: "
+                                                                     "none.")
+    on_step_failure: list[HookModel] = Field(default=[], description="Hooks run when a step has failed (after its "
+                                                                     "retries) or was aborted; {{ step.reason }} says "
+                                                                     "why; default: none.")
+    on_run_end: list[HookModel] = Field(default=[], description="Hooks run when the run ends; {{ run.verdict }} is "
+                                                                "its verdict; default: none.")
 
 
 class TestMeta(BaseModel):
+    """What the run is for; more keys are allowed and kept in ctx["test_meta"], scalar ones also as ORCH_<KEY>."""
+
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
-    test_id: str = Field(min_length=1)
-    tester: str = Field(min_length=1)
-    description: str
+    test_id: str = Field(min_length=1, description="The test's identifier, such as T-001 (steps get ORCH_TEST_ID).")
+    tester: str = Field(min_length=1, description="Who runs the test (steps get ORCH_TESTER).")
+    description: str = Field(description="What the test checks (steps get ORCH_DESCRIPTION).")
 
 
 class Execution(_Strict):
-    mode: Literal["serial", "parallel"] = "serial"
-    max_parallel: Optional[int] = Field(default=None, ge=1)
-    resources: dict[str, int] = Field(default={}, json_schema_extra=POSITIVE_UNITS)
-    executor: Literal["local", "dask"] = "local"
-    scheduler: Optional[str] = Field(default=None, pattern=r"^(tcp|tls|inproc|ws|wss)://\S+$")
+    """How the steps are scheduled, and where they run."""
+
+    mode: Literal["serial", "parallel"] = Field(default="serial", description="serial: one step at a time, stopping "
+                                                "at the first failure unless continue_on_error; parallel: a step "
+                                                "starts once all its depends_on succeeded; default serial.")
+    max_parallel: Optional[int] = Field(default=None, ge=1, description="Parallel mode: how many steps may run at "
+                                        "once; default: the number of CPUs (--parallel N overrides it).")
+    resources: dict[str, int] = Field(default={}, json_schema_extra=POSITIVE_UNITS,
+                                      description="Named capacities, such as {dut: 1}: a step asking for units of "
+                                                  "one waits for free units; default: none.")
+    executor: Literal["local", "dask"] = Field(default="local", description="local: steps run as processes on this "
+                                               "machine; dask: each step runs as a process on a Dask worker; default "
+                                               "local.")
+    scheduler: Optional[str] = Field(default=None, pattern=r"^(tcp|tls|inproc|ws|wss)://\S+$",
+                                     description="Dask scheduler address, such as tcp://HOST:8786; default: a "
+                                                 "2-worker LocalCluster started for the run.")
 
     @field_validator("resources")
     @classmethod
@@ -163,13 +231,21 @@ class Execution(_Strict):
 
 
 class RecipeModel(_Strict):
-    test_meta: TestMeta
-    execution: Execution = Execution()
-    defaults: PolicyFields = PolicyFields()
-    secrets: list[str] = []
-    allow_external: bool = False
-    hooks: HooksModel = HooksModel()
-    steps: list[StepModel] = Field(min_length=1)
+    test_meta: TestMeta = Field(description="Required: test_id, tester and description; loaded into "
+                                            "ctx[\"test_meta\"] before any step.")
+    execution: Execution = Field(default=Execution(), description="Serial or parallel, how many steps at once, "
+                                                                  "shared resources and the executor; default: "
+                                                                  "serial, local.")
+    defaults: PolicyFields = Field(default=PolicyFields(), description="Policy fields for every step that does not "
+                                                                       "set them itself; default: none.")
+    secrets: list[str] = Field(default=[], description="Names of environment variables passed to every step and "
+                                                       "hook and masked as *** in everything written; a missing or too "
+                                                       "short one stops the run before it starts; default: none.")
+    allow_external: bool = Field(default=False, description="true: a cmd or module may lie outside orchestrator/ "
+                                                            "and the work folder; default false.")
+    hooks: HooksModel = Field(default=HooksModel(), description="Scriptlets run on run and step events (notify, "
+                                                                "log, post); default: none.")
+    steps: list[StepModel] = Field(min_length=1, description="The steps to run, at least one.")
 
 
 # --------------------------------------------------------------------------- validation messages
