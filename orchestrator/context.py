@@ -343,8 +343,10 @@ class RunContext(Context):
     """A step's view of its run: the committed snapshot at its start plus its own journaled writes."""
 
     def __init__(self, db_path: Path | str, snapshot: Optional[int], journal: Optional[Path | str],
-                 who: str, attempt: Optional[int] = None, run_id: Optional[str] = None) -> None:
+                 who: str, attempt: Optional[int] = None, run_id: Optional[str] = None,
+                 read_only: Optional[str] = None) -> None:
         self.db_path = db_path
+        self.read_only = read_only  # why writes are refused (hooks observe a run; only its steps change it)
         self._store: Optional[ContextStore] = None
         self.snapshot = snapshot
         self.journal = str(journal) if journal else None
@@ -381,6 +383,8 @@ class RunContext(Context):
         return (self._own[key] is not None) if key in self._own else self._committed(key) is not None
 
     def _write(self, key: str, op: str, text: Optional[str]) -> None:
+        if self.read_only:
+            raise ContextError(f"ctx[{key!r}]: the context is read-only here: {self.read_only}")
         write: dict[str, Any] = {"op": op, "key": key, "ts": utc_now()}
         if op == "set":
             write["value_json"] = text
@@ -498,7 +502,7 @@ def open_context(run: Optional[str] = None, ctx_file: Optional[str] = None, who:
         attempt = env.get("ORCH_ATTEMPT")
         return RunContext(env["ORCH_CTX_DB"], int(seq) if seq else None, env.get("ORCH_CTX_JOURNAL"),
                           who=who or env.get("ORCH_STEP") or CLI, attempt=int(attempt) if attempt else None,
-                          run_id=env.get("ORCH_RUN_ID"))
+                          run_id=env.get("ORCH_RUN_ID"), read_only=env.get("ORCH_CTX_READ_ONLY"))
     if env.get("ORCH_CTX_FILE"):
         return FileContext(env["ORCH_CTX_FILE"], who=who or CLI)
     return MemoryContext(who=who or CLI)

@@ -1,6 +1,8 @@
 """User hooks: scriptlets the recipe asks to run on run and step events (notify a chat, append to a file,
 post to a dashboard). They run in order in one background thread, each with its timeout; their output goes to
-`Logs/<run id>_hooks.log`; a failing hook is logged and never changes the run's verdict."""
+`Logs/<run id>_hooks.log`; a failing hook is logged and never changes the run's verdict. Hooks may read the
+run's context but not change it: their writes would bypass the steps' journals, the masking of secrets and
+the run's record of who changed what."""
 from __future__ import annotations
 
 import os
@@ -24,6 +26,7 @@ from .templating import TemplateError, dig, render
 STEP_EVENTS = {StepStatus.SUCCEEDED: "on_step_success", StepStatus.FAILED: "on_step_failure",
                StepStatus.ABORTED: "on_step_failure"}
 _STOP = object()
+HOOKS_READ_ONLY = "hooks observe a run; only its steps change the context (write what a hook needs in a step)"
 
 
 class HookRunner:
@@ -92,7 +95,8 @@ class HookRunner:
         try:
             flags = render(hook.flags, lookup)
             env = {**self.base_env, **{k: str(v) for k, v in render(hook.env, lookup).items()},
-                   "ORCH_HOOK_EVENT": hook.event, "ORCH_STEP": str(step.get("name", ""))}
+                   "ORCH_HOOK_EVENT": hook.event, "ORCH_STEP": str(step.get("name", "")),
+                   "ORCH_CTX_READ_ONLY": HOOKS_READ_ONLY}
             argv = command(hook.type, hook.cmd, hook.module, flags, sys.executable, BASH)
             outcome, output = self._execute(argv, env, hook.timeout)
         except TemplateError as exc:

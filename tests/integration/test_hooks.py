@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from conftest import Workdir
+from conftest import ORCH, PY, Workdir
 
 
 @pytest.fixture
@@ -92,3 +93,27 @@ steps:
   - {name: a, type: shell, cmd: scripts/ok.sh}
 """), "--validate")
     assert proc.returncode == 2 and "did you mean 'on_step_success'?" in proc.stderr
+
+
+def test_hooks_read_the_context_but_cannot_change_it(wd: Workdir) -> None:
+    """A hook's write would bypass the steps' journals, the masking of secrets and the record of who wrote what."""
+    seen = wd.path / "seen.txt"
+    hook = wd.path / "scripts" / "ctx_hook.sh"
+    hook.write_text('#!/usr/bin/env bash\npython "$ORCH_HOME/context.py" get answer > "$2"\n'  # --out PATH
+                    'python "$ORCH_HOME/context.py" set leaked "$API_TOKEN"\n')
+    hook.chmod(0o755)
+    recipe = wd.recipe(f"""
+secrets: [API_TOKEN]
+hooks:
+  on_run_end: [{{type: shell, cmd: scripts/ctx_hook.sh, args: {{out: {seen}}}}}]
+steps:
+  - {{name: a, type: shell, cmd: scripts/ok.sh, args: {{set: "answer=42"}}}}
+""")
+    proc = wd.run(recipe, env={"API_TOKEN": "s3cr3t-token-value"})
+    assert proc.returncode == 0, proc.stderr
+    assert seen.read_text().strip() == "42"
+    hooks_log = next(wd.path.glob("Logs/*_hooks.log")).read_text()
+    assert "the context is read-only here: hooks observe a run" in hooks_log and "exit code 2" in hooks_log
+    export = subprocess.run([PY, str(ORCH / "context.py"), "--run", "latest", "--workdir", str(wd.path), "export"],
+                            capture_output=True, text=True)
+    assert json.loads(export.stdout).keys() == {"answer", "test_meta"}, export.stdout + export.stderr
