@@ -1,6 +1,7 @@
 """One attempt of a step as a supervised process: its own session, output straight into the log file,
 timeout and tree kill (SIGTERM, a grace period, then SIGKILL), resource figures from wait4."""
 import os
+import re
 import signal
 import time
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
@@ -70,18 +71,40 @@ LIMIT_SIGNS = {"memory_mb": (b"MemoryError", b"Cannot allocate memory", b"memory
                "open_files": (b"Too many open files",)}
 
 
-def limit_hit(inv: Invocation, code: int, cpu: float) -> Optional[str]:
+def log_tail(path: str, size: int = 8192) -> bytes:
+    """The last `size` bytes of a step's log (b"" if it cannot be read); only read when an attempt failed."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.path.getsize(path) - size))
+            return fh.read()
+    except OSError:
+        return b""
+
+
+LAST_LINE_LIMIT = 160  # characters of a failed step's last output line quoted in its reason
+_STAMP = re.compile(rb"^\S+ (?:out|err)\| ")  # --debug's line prefix
+
+
+def last_output_line(tail: bytes) -> Optional[str]:
+    """The step's last non-empty output line (an error message, a traceback's last line), for its failure
+    reason; None when the attempt printed nothing."""
+    for raw in reversed(tail.splitlines()):
+        line = _STAMP.sub(b"", raw).strip()
+        if line.startswith(b"===== attempt "):
+            return None  # the runner's own header: nothing after it
+        if line:
+            text = line.decode("utf-8", "replace")
+            text = "".join(c if c.isprintable() else "?" for c in text)
+            return text if len(text) <= LAST_LINE_LIMIT else text[:LAST_LINE_LIMIT - 3] + "..."
+    return None
+
+
+def limit_hit(inv: Invocation, code: int, cpu: float, tail: bytes) -> Optional[str]:
     """Which declared limit explains a failure: SIGXCPU or CPU time for cpu_seconds, the log's last lines for
     memory and open files (the process sees a failed allocation or open, not a signal)."""
     limits = inv.limits
     if "cpu_seconds" in limits and (code == -signal.SIGXCPU or cpu >= limits["cpu_seconds"] * 0.9):
         return f"cpu_seconds limit ({limits['cpu_seconds']} s) hit"
-    try:
-        with open(inv.log_path, "rb") as fh:
-            fh.seek(max(0, os.path.getsize(inv.log_path) - 8192))
-            tail = fh.read()
-    except OSError:
-        return None
     for name, signs in LIMIT_SIGNS.items():
         if name in limits and any(sign in tail for sign in signs):
             unit = " MB" if name == "memory_mb" else ""
@@ -387,8 +410,10 @@ class StepProcess:
         if self.stop_reason:
             return AttemptOutcome(exit_code=code, signal=-code if code < 0 else None, timed_out=not self.aborted,
                                   aborted=self.aborted, reason=self.stop_reason, **figures)
-        limit = limit_hit(self.inv, code, figures["cpu"]) if self.inv.limits and code != 0 else None
-        suffix = f": {limit}" if limit else ""
+        tail = log_tail(self.inv.log_path) if code != 0 else b""
+        limit = limit_hit(self.inv, code, figures["cpu"], tail) if self.inv.limits and code != 0 else None
+        said = last_output_line(tail) if code > 0 and not limit else None
+        suffix = f": {limit}" if limit else f": {said}" if said else ""
         if code < 0:
             return AttemptOutcome(exit_code=None, signal=-code, reason=f"killed by {signal_name(-code)}{suffix}",
                                   **figures)

@@ -126,7 +126,7 @@ steps:
     conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
     changes = [json.loads(d) for (d,) in conn.execute("SELECT detail FROM events WHERE kind = 'steps' ORDER BY id")]
     retrying = [c["retrying"]["flaky"] for c in changes if "retrying" in c]
-    assert len(retrying) == 1 and retrying[0]["attempt"] == 1 and retrying[0]["reason"] == "exit code 1"
+    assert len(retrying) == 1 and retrying[0]["attempt"] == 1 and retrying[0]["reason"].startswith("exit code 1: run 1 at ")
     assert [c["started"]["flaky"] for c in changes if "started" in c] == [1, 2]
     attempts = conn.execute("SELECT attempt, exit_code FROM attempts ORDER BY attempt").fetchall()
     assert attempts == [(1, 1), (2, 0)]

@@ -64,7 +64,7 @@ steps:
     run_id = wd.run_ids()[-1]
     lines = [line.split(" ", 1)[1] for line in journal.read_text().splitlines()]
     assert lines[0] == f"start {run_id}"
-    assert {"begin good", "begin bad", "ok good", "failed bad failed: exit code 4"} <= set(lines)
+    assert {"begin good", "begin bad", "ok good", "failed bad failed: exit code 4: failing with 4"} <= set(lines)
     assert received == [{"run": run_id, "verdict": "failed"}, {}]
     hooks_log = next(wd.path.glob("Logs/*_hooks.log")).read_text()
     assert "on_run_end (scriptlets.python.steps.post_json): exit code 1" in hooks_log

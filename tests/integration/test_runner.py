@@ -58,12 +58,12 @@ steps:
     proc = wd.run(recipe)
     assert proc.returncode == 1
     steps = wd.steps()
-    assert steps["broken"]["status"] == "failed" and steps["broken"]["reason"] == "exit code 7"
+    assert steps["broken"]["status"] == "failed" and steps["broken"]["reason"] == "exit code 7: failing with 7"
     assert steps["after_broken"]["status"] == "skipped"
     assert "upstream step 'broken' failed" in steps["after_broken"]["reason"]
     # parallel: the other branch runs on; serial: the run stops at the first failure
     assert steps["independent"]["status"] == ("succeeded" if mode == "parallel" else "skipped")
-    assert "broken: exit code 7" in proc.stdout
+    assert "broken: exit code 7: failing with 7" in proc.stdout  # the last line it printed
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -240,7 +240,7 @@ def test_layout_builders(real_db: Database, real_wd: Workdir, synthetic: Databas
     assert {t.name for t in fig.data} == {"succeeded", "failed"}
     body = layout.steps_table(steps).children[1].children
     broken = texts(body[3])
-    assert broken[:3] == ["4", "broken", "failed"] and broken[-2:] == ["7", "exit code 7"]
+    assert broken[:3] == ["4", "broken", "failed"] and broken[-2:] == ["7", "exit code 7: failing with 7"]
     assert texts(body[4])[-1] == "upstream step 'broken' failed" and texts(body[4])[5] == ""  # never ran: no time
     runs = synthetic.list_runs(RunFilter(), 3)[1]
     first = layout.runs_table(runs).children[1].children[0].children[0].children

@@ -69,7 +69,7 @@ def test_steps_sheet_values_and_status_fills(real: tuple[Workdir, str, openpyxl.
     steps = {r["Step"]: r for r in rows(ws)}
     assert set(steps) == {"first", "formula", "broken", "after_broken", "flaky"}
     assert steps["broken"]["Status"] == "failed" and steps["broken"]["Exit code"] == 7
-    assert steps["broken"]["Failure reason"] == "exit code 7"
+    assert steps["broken"]["Failure reason"] == "exit code 7: failing with 7"
     assert steps["flaky"]["Attempts"] == 2 and steps["flaky"]["Status"] == "succeeded"
     assert steps["after_broken"]["Duration (s)"] is None and "upstream" in steps["after_broken"]["Failure reason"]
     assert isinstance(steps["first"]["Start (UTC)"], datetime.datetime)
@@ -83,7 +83,7 @@ def test_failures_sheet_has_reason_and_log_tail(real: tuple[Workdir, str, openpy
     ws = real[2]["Failures"]
     failures = rows(ws)
     assert [f["Step"] for f in failures] == ["broken"]
-    assert failures[0]["Reason"] == "exit code 7" and failures[0]["Exit code"] == 7
+    assert failures[0]["Reason"] == "exit code 7: failing with 7" and failures[0]["Exit code"] == 7
     assert "failing with 7" in failures[0]["Log (last lines)"]
     tail = cell_of(ws, "Log (last lines)", "broken")
     assert tail.alignment.wrap_text and tail.font.name == "Courier New"

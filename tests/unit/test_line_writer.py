@@ -36,3 +36,15 @@ def test_secret_split_across_chunks_and_endless_lines_is_masked(tmp_path: Path) 
     data = written(tmp_path, [b"x" * (LINE_LIMIT + 10) + b"hunter2-", b"secret and more\n"], stamp=False,
                    secrets=(secret,))
     assert secret.encode() not in data and b"***" in data
+
+
+def test_a_failed_steps_last_output_line_becomes_part_of_its_reason() -> None:
+    from engine.process import LAST_LINE_LIMIT, last_output_line
+
+    header = b"===== attempt 2 of step s started 2026-01-01T00:00:00.000000Z =====\n"
+    assert last_output_line(b"old attempt output\n" + header) is None  # this attempt printed nothing
+    assert last_output_line(header + b"working\nerror: --limit is required\n\n  \n") == "error: --limit is required"
+    assert last_output_line(header + b"2026-01-01T00:00:00.000001Z err| ValueError: bad\n") == "ValueError: bad"
+    assert last_output_line(b"tab\there \x1b[31mred\xff\n") == "tab?here ?[31mred\ufffd"
+    long = last_output_line(b"x" * 500)
+    assert long is not None and len(long) == LAST_LINE_LIMIT and long.endswith("...")
