@@ -186,6 +186,8 @@ class _LineWriter:
         complete = data[:end]
         if len(self.partial) > LINE_LIMIT:  # an endless line: write it in pieces, keep a tail for masking
             cut = len(self.partial) - (self.masker.longest if self.masker else 0)
+            if self.masker:  # never through a secret (or the start of a longer form of one)
+                cut = self.masker.safe_cut(self.partial, cut)
             complete += self.partial[:cut]
             self.partial = self.partial[cut:]
         if complete:

@@ -50,24 +50,97 @@ def _base64_forms(secret: bytes) -> set[bytes]:
     return forms
 
 
+def _utf8(text: str) -> bytes:
+    """Text as the bytes a step writes; a secret read from undecodable environment bytes keeps those bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def _url_forms(secret: str) -> set[bytes]:
+    """The secret percent-encoded as the usual URL encoders write it: `/` escaped or kept (quote's default),
+    spaces as %20 or `+` (quote_plus), escapes in upper or lower case."""
+    from urllib.parse import quote, quote_plus  # only runs with secrets pay for it
+
+    forms = set()
+    for safe in ("", "/"):
+        for encoded in (quote(secret, safe=safe, errors="surrogateescape"),
+                        quote_plus(secret, safe=safe, errors="surrogateescape")):
+            forms.add(_utf8(encoded))
+            forms.add(_utf8(_PERCENT_ESCAPE.sub(lambda escape: escape.group().lower(), encoded)))
+    return forms
+
+
+def _json_forms(secret: str) -> set[bytes]:
+    """The secret inside a JSON string: escaped to ASCII (json.dumps' default) or not (ensure_ascii=False),
+    and with `/` written as `\\/` as some encoders do."""
+    forms = set()
+    for ensure_ascii in (True, False):
+        escaped = json.dumps(secret, ensure_ascii=ensure_ascii)[1:-1]
+        forms.add(_utf8(escaped))
+        forms.add(_utf8(escaped.replace("/", "\\/")))
+    return forms
+
+
+def _pattern(forms: Iterable[bytes]) -> re.Pattern[bytes]:
+    """One regex for all forms, their common prefixes merged (a trie), so each position in the output is read
+    once along a single path instead of once per form. At every point where a form could end, going on is
+    tried first: at a given position the longest form that matches wins."""
+    trie: dict[int, dict] = {}
+    end = -1  # the key marking the end of a form: no byte is negative
+    for form in forms:
+        node = trie
+        for byte in form:
+            node = node.setdefault(byte, {})
+        node[end] = {}
+
+    def build(node: dict[int, dict]) -> bytes:
+        run = bytearray()
+        while len(node) == 1 and end not in node:  # a stretch without branches: plain text, no recursion
+            byte, node = next(iter(node.items()))
+            run.append(byte)
+        literal = re.escape(bytes(run))
+        branches = [re.escape(bytes([byte])) + build(child) for byte, child in sorted(node.items()) if byte != end]
+        if not branches:
+            return literal
+        body = b"(?:" + b"|".join(branches) + b")"
+        return literal + (body + b"?" if end in node else body)
+
+    return re.compile(build(trie))
+
+
 class Masker:
-    """Replaces every known form of every secret by ***."""
+    """Replaces every known form of every secret by ***: plain, base64 (standard and URL-safe alphabets),
+    percent-encoded and JSON-escaped. The forms are built once into one pattern that prefers the longest
+    form matching at a position, so a longer form is never half-masked by a shorter one; `longest` tells a
+    streaming writer how much output to hold back."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        from urllib.parse import quote, quote_plus  # only runs with secrets pay for it
-
         forms: set[bytes] = set()
         for secret in secrets:
-            raw = secret.encode()
-            forms |= {raw, quote(secret, safe="").encode(), quote_plus(secret).encode(),
-                      json.dumps(secret)[1:-1].encode()}
+            raw = _utf8(secret)
+            forms.add(raw)
+            forms |= _url_forms(secret)
+            forms |= _json_forms(secret)
             forms |= _base64_forms(raw)
-        self.forms = sorted((f for f in forms if f), key=len, reverse=True)
+        self.forms = sorted((f for f in forms if f), key=lambda form: (-len(form), form))
         self.longest = max((len(f) for f in self.forms), default=0)
-        self._pattern = re.compile(b"|".join(re.escape(f) for f in self.forms)) if self.forms else None
+        self._pattern = _pattern(self.forms) if self.forms else None
 
     def __bool__(self) -> bool:
         return self._pattern is not None
+
+    def safe_cut(self, data: bytes, cut: int) -> int:
+        """A position at or before `cut` where `data` can be split for writing: no form matching across it is
+        cut, nor one that could still grow, with the bytes after `data`, into a longer form."""
+        if self._pattern:
+            for match in self._pattern.finditer(data):
+                if match.start() >= cut:
+                    break
+                if match.start() + self.longest > cut:
+                    return match.start()
+        return cut
 
     def bytes(self, data: bytes) -> bytes:
         return self._pattern.sub(MASK, data) if self._pattern else data

@@ -38,6 +38,19 @@ def test_secret_split_across_chunks_and_endless_lines_is_masked(tmp_path: Path) 
     assert secret.encode() not in data and b"***" in data
 
 
+def test_an_endless_line_is_never_cut_through_a_secret_or_a_form_still_growing(tmp_path: Path) -> None:
+    """The cut of a line over LINE_LIMIT keeps `longest` bytes back; a whole secret just before that tail, or a
+    plain secret that is the start of its longer URL form, must not be split (or half-masked) by the cut."""
+    secret = "s3cr3t/Tok+en"
+    longest = Masker((secret,)).longest
+    for i, (tail, form) in enumerate([(tail, form) for tail in (b"y" * (longest - 5), b"%2F" + b"y" * 3)
+                                      for form in (secret.encode(), b"s3cr3t%2FTok%2Ben")]):
+        (tmp_path / str(i)).mkdir()
+        data = written(tmp_path / str(i), [b"x" * (LINE_LIMIT + 10) + form + tail, b"z\n"], stamp=False,
+                       secrets=(secret,))
+        assert form not in data and b"Tok" not in data and data.count(b"***") == 1, data[-80:]
+
+
 def test_a_failed_steps_last_output_line_becomes_part_of_its_reason() -> None:
     from engine.process import LAST_LINE_LIMIT, last_output_line
 
