@@ -29,7 +29,8 @@ steps:
     log = wd.logs("leaky")
     assert "plain: ***" in log and "mid-line: token=***&user=x" in log and "split: ***" in log
     assert "RuntimeError: failed while using ***" in log
-    assert wd.steps()["leaky"]["status"] == "failed" and wd.steps()["leaky"]["reason"] == "exit code 1: RuntimeError: failed while using ***"
+    leaky = wd.steps()["leaky"]
+    assert leaky["status"] == "failed" and leaky["reason"] == "exit code 1: RuntimeError: failed while using ***"
     assert "warning" not in proc.stderr  # every sink stayed attached
     written = [p for p in wd.path.rglob("*") if p.is_file() and "scripts" not in p.parts]
     assert any(p.suffix == ".db" for p in written)

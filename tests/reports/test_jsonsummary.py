@@ -41,7 +41,8 @@ def test_shape_and_values_of_a_real_run(wd: Workdir) -> None:
     steps = {s["name"]: s for s in data["steps"]}
     assert [a["attempt"] for a in steps["flaky"]["attempt_details"]] == [1, 2]
     assert steps["flaky"]["attempt_details"][0]["reason"].startswith("exit code 1: run 1 at ")
-    assert data["failures"] == [{"step": "broken", "status": "failed", "reason": "exit code 7: failing with 7", "exit_code": 7,
+    assert data["failures"] == [{"step": "broken", "status": "failed", "reason": "exit code 7: failing with 7",
+                                 "exit_code": 7,
                                  "log_path": steps["broken"]["log_path"],
                                  "log_tail": data["failures"][0]["log_tail"]}]
     assert any("failing with 7" in line for line in data["failures"][0]["log_tail"])
