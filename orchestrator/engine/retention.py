@@ -1,22 +1,32 @@
-"""Pruning old runs: database rows, the run's folder under Data/runs/, and its logs."""
+"""Pruning old runs: database rows, the run's folder under Data/runs/, its logs and its reports.
+
+A run's reports are those at their default place, Data/reports/<run id><suffix> for every report format
+(reports.FORMATS), and the comparison workbooks Data/reports/compare_<A>_<B>.xlsx naming it as A or B. A report
+written elsewhere (`report.py --output`) is not known here and stays.
+"""
 from __future__ import annotations
 
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
+
+from reports import FORMATS  # the package itself imports nothing
 
 from .paths import Paths
 from .rundb import RunDB
 
 TABLES = ("events", "attempts", "steps")
+COMPARE_PREFIX, COMPARE_SUFFIX = "compare_", ".xlsx"  # tools/report.py compare --format xlsx
 
 
 @dataclass(frozen=True)
 class Pruned:
     run_ids: tuple[str, ...]
-    files: int
+    files: int  # every file removed, reports included
     bytes: int
+    reports: tuple[Path, ...] = ()  # the reports among the files
 
 
 def select_old_runs(db: RunDB, keep: Optional[int], older_than_days: Optional[float]) -> list[str]:
@@ -31,17 +41,44 @@ def select_old_runs(db: RunDB, keep: Optional[int], older_than_days: Optional[fl
     return chosen
 
 
+def _names_run(name: str, run_id: str) -> bool:
+    """Whether a file name is a comparison workbook compare_<A>_<B>.xlsx with run_id as A or B."""
+    if not (name.startswith(COMPARE_PREFIX) and name.endswith(COMPARE_SUFFIX)):
+        return False
+    pair = name[len(COMPARE_PREFIX):-len(COMPARE_SUFFIX)]
+    return pair.startswith(f"{run_id}_") or pair.endswith(f"_{run_id}")
+
+
+def run_reports(paths: Paths, run_ids: list[str]) -> dict[str, list[Path]]:
+    """The report files of each run at their default place; a comparison of two of the runs goes with the first."""
+    folder = paths.data / "reports"
+    compares = sorted(p for p in folder.glob(f"{COMPARE_PREFIX}*{COMPARE_SUFFIX}") if p.is_file()) \
+        if folder.is_dir() else []
+    found: dict[str, list[Path]] = {}
+    taken: set[Path] = set()
+    for run_id in run_ids:
+        own = [folder / f"{run_id}{suffix}" for suffix in FORMATS.values()]
+        own = [p for p in own if p.is_file()] + [p for p in compares if p not in taken and _names_run(p.name, run_id)]
+        taken.update(own)
+        found[run_id] = own
+    return found
+
+
 def prune(paths: Paths, db: RunDB, run_ids: list[str], dry_run: bool = False) -> Pruned:
     files = size = 0
+    reports = run_reports(paths, run_ids)
     for run_id in run_ids:
         targets = [*paths.logs.glob(f"{run_id}_*.log")]
         run_dir = paths.runs / run_id
         if run_dir.is_dir():
             targets += [p for p in run_dir.rglob("*") if p.is_file()]
+        targets += reports[run_id]
         files += len(targets)
         size += sum(p.stat().st_size for p in targets if p.exists())
         if dry_run:
             continue
+        for path in reports[run_id]:  # first: a report left behind by an interrupted prune would never go
+            path.unlink(missing_ok=True)
         db.conn.execute("BEGIN IMMEDIATE")
         for table in TABLES:
             db.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
@@ -51,4 +88,4 @@ def prune(paths: Paths, db: RunDB, run_ids: list[str], dry_run: bool = False) ->
             if path.parent == paths.logs:
                 path.unlink(missing_ok=True)
         shutil.rmtree(run_dir, ignore_errors=True)
-    return Pruned(tuple(run_ids), files, size)
+    return Pruned(tuple(run_ids), files, size, tuple(p for run_id in run_ids for p in reports[run_id]))

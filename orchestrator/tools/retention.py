@@ -1,9 +1,12 @@
-"""Prune old runs: their rows in the run database, their folders under Data/runs/, and their logs.
+"""Prune old runs: their rows in the run database, their folders under Data/runs/, their logs and their reports.
 
 Description:
     Keeps the run history from growing without bound. Select runs by count (keep the newest N) or by age
     (started more than D days ago), or both (a run matching either is pruned). Runs still in progress are
-    never pruned. `--dry-run` shows what would go.
+    never pruned. A pruned run's reports go with it: Data/reports/<run id>.xlsx, .json and .junit.xml, and
+    every comparison workbook Data/reports/compare_<A>_<B>.xlsx naming it (reports written elsewhere with
+    `report.py --output` are not tracked and stay). `--dry-run` shows what would go: the runs, then the
+    reports.
 
 Usage:
     python tools/retention.py (--keep N | --older-than DAYS) [--dry-run] [--workdir DIR]
@@ -30,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="retention.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=int, metavar="N", help="keep the newest N finished runs")
     parser.add_argument("--older-than", type=float, metavar="DAYS", help="prune runs started more than DAYS ago")
-    parser.add_argument("--dry-run", action="store_true", help="list what would be pruned, change nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list what would be pruned (runs, then their reports), change nothing")
     parser.add_argument("--workdir", type=Path, help="the work folder holding Data/ and Logs/")
     args = parser.parse_args(argv)
     if args.keep is None and args.older_than is None:
@@ -52,9 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     verb = "would prune" if args.dry_run else "pruned"
-    print(f"{verb} {len(pruned.run_ids)} run(s), {pruned.files} file(s), {pruned.bytes / 1048576:.1f} MB")
+    print(f"{verb} {len(pruned.run_ids)} run(s), {pruned.files} file(s) ({len(pruned.reports)} report(s)), "
+          f"{pruned.bytes / 1048576:.1f} MB")
     for run_id in pruned.run_ids:
         print(f"  {run_id}")
+    for report in pruned.reports:
+        print(f"  {report.relative_to(paths.workdir)}")  # Data/reports/...
     return 0
 
 

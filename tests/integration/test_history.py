@@ -126,7 +126,8 @@ steps:
     conn = sqlite3.connect(wd.path / "Data" / "orchestrator.db")
     changes = [json.loads(d) for (d,) in conn.execute("SELECT detail FROM events WHERE kind = 'steps' ORDER BY id")]
     retrying = [c["retrying"]["flaky"] for c in changes if "retrying" in c]
-    assert len(retrying) == 1 and retrying[0]["attempt"] == 1 and retrying[0]["reason"].startswith("exit code 1: run 1 at ")
+    assert len(retrying) == 1 and retrying[0]["attempt"] == 1
+    assert retrying[0]["reason"].startswith("exit code 1: run 1 at ")  # with the attempt's last output line
     assert [c["started"]["flaky"] for c in changes if "started" in c] == [1, 2]
     attempts = conn.execute("SELECT attempt, exit_code FROM attempts ORDER BY attempt").fetchall()
     assert attempts == [(1, 1), (2, 0)]
@@ -163,19 +164,46 @@ def test_no_step_process_survives_sigterm_of_the_runner(wd: Workdir) -> None:
 
 
 def test_retention_prunes_old_runs_with_their_files(wd: Workdir) -> None:
+    from reports import FORMATS
+
     recipe = wd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh, args: {set: 'x=1'}}\n")
     for _ in range(3):
         assert wd.run(recipe).returncode == 0
     first, second, third = wd.run_ids()
+    reports = wd.path / "Data" / "reports"
+    assert {p.name for p in reports.iterdir()} == {f"{run}.xlsx" for run in (first, second, third)}  # the runner's
+    for run in (first, second, third):  # every other format at its default place
+        for suffix in FORMATS.values():
+            if not (reports / f"{run}{suffix}").exists():
+                (reports / f"{run}{suffix}").write_text(f"report of {run}\n")
+    compare = subprocess.run([PY, str(ORCH / "tools" / "report.py"), "compare", first, third, "--format", "xlsx",
+                              "--workdir", str(wd.path)], capture_output=True, text=True)
+    assert compare.returncode == 0, compare.stderr
+    (reports / f"compare_{second}_{first}.xlsx").write_text("both pruned\n")
+    (reports / f"compare_{third}_{third}.xlsx").write_text("kept only\n")
+    (reports / "notes.txt").write_text("not a report of a run\n")
+    (reports / f"{first}.xlsx.bak").write_text("not at a report's default place\n")
+    pruned_reports = {f"{run}{suffix}" for run in (first, second) for suffix in FORMATS.values()} \
+        | {f"compare_{first}_{third}.xlsx", f"compare_{second}_{first}.xlsx"}
+    before = {p.name for p in reports.iterdir()}
+    assert pruned_reports < before
     tool = [PY, str(ORCH / "tools" / "retention.py"), "--workdir", str(wd.path)]
     dry = subprocess.run([*tool, "--keep", "1", "--dry-run"], capture_output=True, text=True)
-    assert dry.returncode == 0 and "would prune 2 run(s)" in dry.stdout
-    assert len(wd.run_ids()) == 3
+    assert dry.returncode == 0 and "would prune 2 run(s)" in dry.stdout, dry.stdout + dry.stderr
+    assert f"({len(pruned_reports)} report(s))" in dry.stdout
+    listed = dry.stdout.splitlines()
+    assert {line.strip() for line in listed if line.startswith("  Data/reports/")} \
+        == {f"Data/reports/{name}" for name in pruned_reports}
+    assert len(wd.run_ids()) == 3 and {p.name for p in reports.iterdir()} == before  # nothing deleted
+    assert list(wd.path.glob(f"Logs/{first}_*")) and (wd.path / "Data" / "runs" / first).exists()
     done = subprocess.run([*tool, "--keep", "1"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == listed[0].replace("would prune", "pruned")  # what the dry run said
     assert wd.run_ids() == [third]
     assert not list(wd.path.glob(f"Logs/{first}_*")) and not (wd.path / "Data" / "runs" / first).exists()
     assert list(wd.path.glob(f"Logs/{third}_*")) and (wd.path / "Data" / "runs" / third).exists()
+    assert {p.name for p in reports.iterdir()} == before - pruned_reports  # the kept run's and unrelated files stay
+    assert {f"{third}{suffix}" for suffix in FORMATS.values()} < before - pruned_reports
     bad = subprocess.run(tool, capture_output=True, text=True)
     assert bad.returncode == 2 and "give --keep N" in bad.stderr
 
