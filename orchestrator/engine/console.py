@@ -1,6 +1,7 @@
 """What the user sees: live progress (rich on a terminal, plain lines otherwise), the final table, the plan."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import IO, Any, Optional
@@ -137,7 +138,8 @@ def summary_text(event: RunFinished, argv: tuple[str, ...] = ()) -> str:
     for r in event.results:
         if r.status in (StepStatus.FAILED, StepStatus.ABORTED):
             tolerated = " (tolerated: continue_on_error)" if r.tolerated else ""
-            lines.append(f"  {r.name}: {r.reason}{tolerated}" + (f" (log: {r.log_path})" if r.log_path else ""))
+            log = f" (log: {r.log_path})" if r.log_path and os.path.exists(r.log_path) else ""  # none if it never ran
+            lines.append(f"  {r.name}: {r.reason}{tolerated}{log}")
     for conflict in event.conflicts:
         lines.append(f"  conflict: {conflict}")
     resume = resume_command(argv, event)

@@ -30,3 +30,15 @@ def test_no_command_when_there_is_nothing_to_continue() -> None:
     assert resume_command(argv, finished(Verdict.ABORTED, ("a", K, False))) is None  # aborted before any step
     assert resume_command((*argv, "--only", "a"), finished(Verdict.FAILED, ("a", F, False))) is None
     assert resume_command((), finished(Verdict.FAILED, ("a", F, False))) is None  # embedded: no command line
+
+
+def test_the_summary_names_a_failed_steps_log_only_when_it_exists(tmp_path) -> None:
+    from engine.console import summary_text
+
+    log = tmp_path / "run_a.log"
+    log.write_text("output\n")
+    results = (StepResult("a", F, reason="exit code 1: boom", log_path=str(log)),
+               StepResult("b", F, reason="worker error: could not deserialize", log_path=str(tmp_path / "none.log")))
+    text = summary_text(RunFinished("20260101T000000Z-ab12", Verdict.FAILED, results, "", "", 1.0))
+    assert f"  a: exit code 1: boom (log: {log})" in text.splitlines()
+    assert "  b: worker error: could not deserialize" in text.splitlines()  # it never started: no log to name
