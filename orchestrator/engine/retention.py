@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from reports import FORMATS  # the package itself imports nothing
+from reports import FORMATS, compared_runs, default_target, reports_dir  # the package imports nothing
 
 from .paths import Paths
 from .rundb import RunDB
 
 TABLES = ("events", "attempts", "steps")
-COMPARE_PREFIX, COMPARE_SUFFIX = "compare_", ".xlsx"  # tools/report.py compare --format xlsx
 
 
 @dataclass(frozen=True)
@@ -41,24 +40,15 @@ def select_old_runs(db: RunDB, keep: Optional[int], older_than_days: Optional[fl
     return chosen
 
 
-def _names_run(name: str, run_id: str) -> bool:
-    """Whether a file name is a comparison workbook compare_<A>_<B>.xlsx with run_id as A or B."""
-    if not (name.startswith(COMPARE_PREFIX) and name.endswith(COMPARE_SUFFIX)):
-        return False
-    pair = name[len(COMPARE_PREFIX):-len(COMPARE_SUFFIX)]
-    return pair.startswith(f"{run_id}_") or pair.endswith(f"_{run_id}")
-
-
 def run_reports(paths: Paths, run_ids: list[str]) -> dict[str, list[Path]]:
     """The report files of each run at their default place; a comparison of two of the runs goes with the first."""
-    folder = paths.data / "reports"
-    compares = sorted(p for p in folder.glob(f"{COMPARE_PREFIX}*{COMPARE_SUFFIX}") if p.is_file()) \
-        if folder.is_dir() else []
+    folder = reports_dir(paths.data)
+    compares = sorted(p for p in folder.glob("*.xlsx") if p.is_file() and compared_runs(p)) if folder.is_dir() else []
     found: dict[str, list[Path]] = {}
     taken: set[Path] = set()
     for run_id in run_ids:
-        own = [folder / f"{run_id}{suffix}" for suffix in FORMATS.values()]
-        own = [p for p in own if p.is_file()] + [p for p in compares if p not in taken and _names_run(p.name, run_id)]
+        own = [p for p in (default_target(paths.data, run_id, fmt) for fmt in FORMATS) if p.is_file()]
+        own += [p for p in compares if p not in taken and run_id in (compared_runs(p) or ())]
         taken.update(own)
         found[run_id] = own
     return found

@@ -19,9 +19,28 @@ if TYPE_CHECKING:
 FORMATS = {"xlsx": ".xlsx", "json": ".json", "junit": ".junit.xml"}  # format -> file suffix
 
 
+def reports_dir(data_dir: Path) -> Path:
+    """The folder of the reports written without --output: <workdir>/Data/reports."""
+    return data_dir / "reports"
+
+
 def default_target(data_dir: Path, run_id: str, fmt: str) -> Path:
     """Where a run's report goes unless told: <workdir>/Data/reports/<run id><suffix>."""
-    return data_dir / "reports" / f"{run_id}{FORMATS[fmt]}"
+    return reports_dir(data_dir) / f"{run_id}{FORMATS[fmt]}"
+
+
+def compare_target(data_dir: Path, run_a: str, run_b: str) -> Path:
+    """Where a comparison workbook goes unless told: <workdir>/Data/reports/compare_<A>_<B>.xlsx."""
+    return reports_dir(data_dir) / f"compare_{run_a}_{run_b}.xlsx"
+
+
+def compared_runs(path: Path) -> Optional[tuple[str, str]]:
+    """(A, B) of a workbook named by compare_target, else None (run ids hold no '_')."""
+    name = path.name
+    if not (name.startswith("compare_") and name.endswith(".xlsx")):
+        return None
+    pair = name[len("compare_"):-len(".xlsx")].split("_")
+    return (pair[0], pair[1]) if len(pair) == 2 and all(pair) else None
 
 
 def render(report: RunReport, fmt: str) -> str:

@@ -44,7 +44,7 @@ if str(HOME) not in sys.path:
 from engine.errors import EXIT_OK, EXIT_USAGE, UserError  # noqa: E402
 from engine.paths import Paths  # noqa: E402
 from helpformat import with_suggestion  # noqa: E402
-from reports import FORMATS  # noqa: E402  (the package itself imports nothing)
+from reports import FORMATS, compare_target  # noqa: E402  (the package itself imports nothing)
 
 PROG = "report.py"
 COMPARE_FORMATS = ("text", "json", "xlsx")
@@ -165,7 +165,7 @@ def compare_runs(args: argparse.Namespace) -> int:
         db.close()
     result = compare.compare(a, b, force=args.force)
     if args.format == "xlsx":
-        target = Path(args.output) if args.output else paths.data / "reports" / f"compare_{ids[0]}_{ids[1]}.xlsx"
+        target = Path(args.output) if args.output else compare_target(paths.data, ids[0], ids[1])
         print(compare.write_xlsx(result, target))
         return EXIT_OK
     import json
