@@ -100,8 +100,9 @@ class PlainConsole(Dispatching):
         self.lines.append(summary_text(event, self.argv) + "\n")
 
 
-# options that name what to run; a resume command replaces them (value-taking ones drop their value too)
-_SELECTION = {"--resume-from": True, "--run-id": True, "--skip": True, "--dry-run": False}
+# options a resume command replaces (value-taking ones drop their value too); --skip is kept: a step the user
+# left out stays out when the run continues
+_SELECTION = {"--resume-from": True, "--run-id": True, "--dry-run": False}
 
 
 def resume_command(argv: tuple[str, ...], event: RunFinished) -> Optional[str]:

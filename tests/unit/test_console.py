@@ -13,11 +13,11 @@ def finished(verdict: Verdict, *steps: tuple[str, StepStatus, bool]) -> RunFinis
     return RunFinished("20260101T000000Z-ab12", verdict, results, "", "", 1.0)
 
 
-def test_continues_from_the_first_step_that_did_not_succeed_replacing_the_earlier_selection() -> None:
+def test_continues_from_the_first_step_that_did_not_succeed_keeping_what_the_user_skipped() -> None:
     argv = ("runner.py", "--recipe", "my recipe.yaml", "--resume-from", "b", "--run-id=x", "--skip", "d",
             "--parallel", "2", "--dry-run")
     run = finished(Verdict.FAILED, ("a", S, False), ("b", F, True), ("c", F, False), ("d", K, False))
-    assert resume_command(argv, run) == ("python runner.py --recipe 'my recipe.yaml' --parallel 2 "
+    assert resume_command(argv, run) == ("python runner.py --recipe 'my recipe.yaml' --skip d --parallel 2 "
                                          "--resume-from c --run-id 20260101T000000Z-ab12")
     aborted = finished(Verdict.ABORTED, ("a", S, False), ("b", A, False), ("c", K, False))
     assert resume_command(("runner.py", "--recipe", "r.yaml"), aborted) == \
