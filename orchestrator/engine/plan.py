@@ -27,12 +27,17 @@ class Plan(NamedTuple):
     reused: frozenset[str]  # not run: succeeded in the base run
     user_skipped: frozenset[str]  # not run: --skip / outside --only; dependents may still run
     reasons: dict[str, str]
-    waves: tuple[tuple[str, ...], ...] = ()
     base_run: Optional[str] = None
 
     @property
     def rerun(self) -> frozenset[str]:
         return self.selected
+
+    @property
+    def waves(self) -> tuple[tuple[str, ...], ...]:
+        """The selected steps by depth: a step's wave is one past the deepest of its selected dependencies.
+        Computed when asked (the --dry-run text), not for every run."""
+        return _waves(self.recipe, self.order, self.selected)
 
 
 def topological_order(recipe: Recipe) -> tuple[str, ...]:
@@ -137,7 +142,5 @@ def build_plan(recipe: Recipe, selection: Selection, base: Optional[BaseRun] = N
         reused.discard(name)
         user_skipped.add(name)
         reasons[name] = "skipped by --skip"
-    frozen = frozenset(selected)
-    return Plan(recipe=recipe, order=order, selected=frozen, reused=frozenset(reused),
-                user_skipped=frozenset(user_skipped), reasons=reasons, waves=_waves(recipe, order, frozen),
-                base_run=base.run_id if base else None)
+    return Plan(recipe=recipe, order=order, selected=frozenset(selected), reused=frozenset(reused),
+                user_skipped=frozenset(user_skipped), reasons=reasons, base_run=base.run_id if base else None)
