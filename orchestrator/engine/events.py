@@ -20,6 +20,7 @@ class AttemptOutcome(NamedTuple):
     max_rss: int = 0  # bytes, peak of the process tree that was waited for
     reason: Optional[str] = None  # None when the attempt succeeded
     stragglers: int = 0  # background processes left behind and ended by the runner
+    ended: Optional[str] = None  # UTC ISO, when the end was seen (the log's footer shows the same time)
 
     @property
     def ok(self) -> bool:

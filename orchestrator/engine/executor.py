@@ -37,7 +37,7 @@ class Executor(Protocol):
 class LocalExecutor:
     """Runs attempts as local processes, watched with pidfds in one selector: no threads, no polling."""
 
-    def __init__(self, on_start: Optional[Callable[[Invocation, int], None]] = None) -> None:
+    def __init__(self, on_start: Optional[Callable[[Invocation, int, Optional[str]], None]] = None) -> None:
         self.selector = selectors.DefaultSelector()
         self.procs: dict[str, StepProcess] = {}
         self.on_start = on_start
@@ -64,7 +64,7 @@ class LocalExecutor:
         for fd in proc.pipes:
             self.selector.register(fd, selectors.EVENT_READ, (proc, fd))
         if self.on_start:
-            self.on_start(inv, proc.pid)
+            self.on_start(inv, proc.pid, proc.started_at)
         return None
 
     def _next_deadline(self) -> Optional[float]:

@@ -222,6 +222,7 @@ class StepProcess:
     def __init__(self, inv: Invocation) -> None:
         self.inv = inv
         self.started = time.monotonic()
+        self.started_at = utc_stamp()  # in the log's header and the run's records alike
         self.deadline = self.started + inv.timeout if inv.timeout else None
         self.kill_at: Optional[float] = None
         self.stop_reason: Optional[str] = None  # set when the runner ends the tree (timeout or abort)
@@ -237,7 +238,7 @@ class StepProcess:
             raise LogError(f"cannot open the step log {inv.log_path}: {exc.strerror}") from None
         try:
             try:
-                os.write(log_fd, f"===== attempt {inv.attempt} of step {inv.step} started {utc_stamp()} =====\n"
+                os.write(log_fd, f"===== attempt {inv.attempt} of step {inv.step} started {self.started_at} =====\n"
                          .encode())
             except OSError as exc:
                 raise LogError(f"cannot write the step log {inv.log_path}: {exc.strerror}") from None
@@ -408,7 +409,7 @@ class StepProcess:
     def _outcome(self, code: int, usage: Any, stragglers: int) -> AttemptOutcome:
         duration = time.monotonic() - self.started
         figures = dict(duration=duration, cpu=usage.ru_utime + usage.ru_stime, max_rss=self.peak_rss,
-                       stragglers=stragglers)
+                       stragglers=stragglers, ended=utc_stamp())
         if self.stop_reason:
             return AttemptOutcome(exit_code=code, signal=-code if code < 0 else None, timed_out=not self.aborted,
                                   aborted=self.aborted, reason=self.stop_reason, **figures)
@@ -425,7 +426,7 @@ class StepProcess:
 
     def _write_footer(self, outcome: AttemptOutcome) -> None:
         verdict = "ok" if outcome.ok else outcome.reason
-        line = (f"===== attempt {self.inv.attempt} ended {utc_stamp()}: {verdict} "
+        line = (f"===== attempt {self.inv.attempt} ended {outcome.ended}: {verdict} "
                 f"({outcome.duration:.3f} s, cpu {outcome.cpu:.3f} s, {rss_text(outcome.max_rss)}) =====\n")
         try:
             if self.log_fd is not None:

@@ -195,6 +195,9 @@ class RunRecorder(Dispatching):
         self.queue: "queue.SimpleQueue[Optional[list[Statement]]]" = queue.SimpleQueue()
         self.batch: list[Statement] = []
         self.changes: dict[str, dict[str, Any]] = {}  # the batch's step changes, for its `steps` event row
+        # attempts that started in this batch: (step, attempt) -> (pid, started, log_path). Written at the flush,
+        # or, when the attempt also ended within the batch, as one complete `attempts` row at its end
+        self.starting: dict[tuple[str, int], tuple[int, str, str]] = {}
         self.handlers = {RunStarted: self._run_started, Decision: self._decision,
                           ContextCommitted: self._context_committed, StepStarted: self._step_started,
                           AttemptFinished: self._attempt_finished, StepFinished: self._step_finished,
@@ -203,6 +206,9 @@ class RunRecorder(Dispatching):
         self.thread.start()
 
     def flush(self) -> None:
+        for (step, attempt), start in self.starting.items():  # still running: record the start alone
+            self.batch += self._start_rows(step, attempt, *start)
+        self.starting.clear()
         self._close_changes()
         if self.batch:
             self.queue.put(self.batch)
@@ -238,19 +244,33 @@ class RunRecorder(Dispatching):
                                                   "conflicts": list(e.conflicts), "head": e.head}, e.at)
 
     def _step_started(self, e: StepStarted) -> None:
-        self.batch.append(("UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
-                           "WHERE run_id = ? AND name = ?",
-                           (StepStatus.RUNNING.value, e.started, e.attempt, e.log_path, self.run_id, e.step)))
-        self.batch.append(("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
-                           (self.run_id, e.step, e.attempt, e.pid, e.started)))
+        self.starting[(e.step, e.attempt)] = (e.pid, e.started, e.log_path)
         self._changed("started", e.step, e.attempt)
+
+    def _start_rows(self, step: str, attempt: int, pid: int, started: str, log_path: str) -> list[Statement]:
+        """The step row marked running, and the attempt's row as far as it is known at its start."""
+        return [("UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
+                 "WHERE run_id = ? AND name = ?",
+                 (StepStatus.RUNNING.value, started, attempt, log_path, self.run_id, step)),
+                ("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
+                 (self.run_id, step, attempt, pid, started))]
 
     def _attempt_finished(self, e: AttemptFinished) -> None:
         o = e.outcome
-        self.batch.append(("UPDATE attempts SET duration = ?, cpu = ?, max_rss = ?, exit_code = ?, signal = ?, "
-                           "reason = ? WHERE run_id = ? AND step = ? AND attempt = ?",
-                           (o.duration, o.cpu, o.max_rss, o.exit_code, o.signal, o.reason, self.run_id, e.step,
-                            e.attempt)))
+        start = self.starting.pop((e.step, e.attempt), None)
+        if start is None:  # its start went out with an earlier batch
+            self.batch.append(("UPDATE attempts SET duration = ?, cpu = ?, max_rss = ?, exit_code = ?, signal = ?, "
+                               "reason = ? WHERE run_id = ? AND step = ? AND attempt = ?",
+                               (o.duration, o.cpu, o.max_rss, o.exit_code, o.signal, o.reason, self.run_id, e.step,
+                                e.attempt)))
+        else:  # started and ended within this batch: one complete row; the step's row comes with StepFinished
+            pid, started, log_path = start
+            if e.retry_in is not None:  # not its last attempt: no StepFinished follows, the step runs on
+                self.batch.append(self._start_rows(e.step, e.attempt, pid, started, log_path)[0])
+            self.batch.append(("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started, duration, cpu, "
+                               "max_rss, exit_code, signal, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                               (self.run_id, e.step, e.attempt, pid, started, o.duration, o.cpu, o.max_rss,
+                                o.exit_code, o.signal, o.reason)))
         if e.retry_in is not None:
             self._changed("retrying", e.step, {"attempt": e.attempt, "reason": o.reason, "retry_in": e.retry_in})
 

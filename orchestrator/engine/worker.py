@@ -82,7 +82,7 @@ def supervise(inv: Invocation, marker: Path, stop: Stop, notify: Notify, where: 
                           f"(host {where['host']}, worker pid {where['worker_pid']}) =====\n")
     started: dict[str, int] = {}
 
-    def on_start(_inv: Invocation, pid: int) -> None:
+    def on_start(_inv: Invocation, pid: int, _started: Optional[str] = None) -> None:
         started["pid"] = pid
         record_pid(marker, pid)
         notify("start", pid=pid)
