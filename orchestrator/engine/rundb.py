@@ -52,8 +52,14 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX runs_started ON runs(started);
     """,
+    # version 4: every start looks for runs still marked running (mark_crashed); without an index that read
+    # every run's row, recipe text included, so start-up grew with the history
+    """
+    CREATE INDEX runs_verdict ON runs(verdict);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+RUNS_STILL_RUNNING = "SELECT id, host, pid, started FROM runs WHERE verdict = ?"  # every start asks it
 
 
 class RunDB:
@@ -82,8 +88,7 @@ class RunDB:
     def mark_crashed(self) -> list[str]:
         """Runs still 'running' whose runner process is gone (kill -9, power loss) become 'crashed'; their
         running steps become 'aborted'. Their committed steps and context stay usable for --resume-from."""
-        rows = self.conn.execute("SELECT id, host, pid, started FROM runs WHERE verdict = ?",
-                                 (Verdict.RUNNING.value,)).fetchall()
+        rows = self.conn.execute(RUNS_STILL_RUNNING, (Verdict.RUNNING.value,)).fetchall()
         crashed = [run_id for run_id, host, pid, started in rows
                    if host == os.uname().nodename and not _runner_alive(pid, started)]
         now = utc_stamp()

@@ -142,6 +142,17 @@ def test_newer_database_is_refused(wd: Workdir) -> None:
     assert proc.returncode == 2 and "written by a newer orchestrator" in proc.stderr
 
 
+def test_finding_crashed_runs_reads_an_index_not_every_run(wd: Workdir) -> None:
+    """Every start looks for runs left 'running' by a dead runner; scanning the runs table (each row holds its
+    recipe's text) made start-up grow with the history."""
+    from engine.rundb import RUNS_STILL_RUNNING, RunDB
+
+    db = RunDB(wd.path / "Data" / "orchestrator.db")
+    plan = db.conn.execute(f"EXPLAIN QUERY PLAN {RUNS_STILL_RUNNING}", ("running",)).fetchall()
+    db.close()
+    assert "USING INDEX runs_verdict" in " ".join(row[-1] for row in plan), plan
+
+
 def test_corrupt_database_is_refused(wd: Workdir) -> None:
     (wd.path / "Data").mkdir(parents=True)
     (wd.path / "Data" / "orchestrator.db").write_bytes(b"this is not sqlite" * 100)
