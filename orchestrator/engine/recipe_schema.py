@@ -18,15 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, field_validator, model_validator
 
 from .errors import RecipeError
 from .recipe_yaml import NodeIndex
 
 STEP_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
-# a number (an int is accepted as a float in strict mode, a bool is not); a plain `float` so that its bounds
-# show in the JSON Schema (pydantic cannot express a bound on a Union there)
-Number = float
+# a number (an int is accepted as a float in strict mode, a bool is not); a float so that its bounds show in the
+# JSON Schema (pydantic cannot express a bound on a Union there), and finite: `timeout: .inf` is not a timeout
+Number = FiniteFloat
 # files_exist patterns: relative, no '..' part (the JSON Schema form of Success._relative_patterns)
 RELATIVE_PATTERN = r"^(?!/)(?!(.*/)?\.\.(/|$))"
 POSITIVE_UNITS = {"additionalProperties": {"type": "integer", "minimum": 1}}

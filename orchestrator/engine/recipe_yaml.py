@@ -75,7 +75,8 @@ class _Builder:
     def __init__(self, loader: Any) -> None:
         self._loader = loader
         # True when the data holds what the quick check (JSON Schema) and pydantic's strict mode could judge
-        # differently: NaN (it passes any bound in generated comparisons) or a mapping key that is not a string
+        # differently: NaN (it passes any bound in generated comparisons), infinity (JSON has no such number, so
+        # the schema cannot refuse it) or a mapping key that is not a string
         self.exotic = False
 
     def construct(self, node: yaml.Node, memo: dict[int, Any]) -> Any:
@@ -92,7 +93,7 @@ class _Builder:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
             value = build(self._loader, node)
-            if node.tag == FLOAT_TAG and math.isnan(value):
+            if node.tag == FLOAT_TAG and not math.isfinite(value):
                 self.exotic = True
             return value
         if isinstance(node, yaml.SequenceNode):

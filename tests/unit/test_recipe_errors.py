@@ -78,6 +78,9 @@ WORDED = {
     # a number out of range, or not a number of the right kind
     "timeout_negative": (STEP % "timeout: -1", "step 'a' field 'timeout': must be a number of seconds greater than 0 "
                                                "(got -1)"),
+    "timeout_infinite": (STEP % "timeout: .inf", "step 'a' field 'timeout': must be a number of seconds greater than 0 "
+                                                 "(got inf)"),
+    "retry_delay_infinite": (STEP % "retry_delay: .inf", "field 'retry_delay': must be a number of seconds, 0 or more"),
     "hook_timeout_zero": (HOOK % "timeout: 0", "field 'hooks.on_run_end.0.timeout': must be a number of seconds "
                                                "greater than 0 (got 0)"),
     "retries_a_fraction": (STEP % "retries: 1.5",
