@@ -157,8 +157,10 @@ def to_text(c: Comparison) -> str:
     lines += ["", f"context keys that differ: {len(c.context) or 'none'}"]
     marks = {"added": "+", "removed": "-", "changed": "~"}
     for k in c.context:
-        detail = {"added": f"= {_short(k.value_b)}", "removed": f"(was {_short(k.value_a)})",
-                  "changed": f"{_short(k.value_a)} -> {_short(k.value_b)}"}[k.change]
+        if k.change == "changed":
+            detail = " -> ".join(_where_they_differ(k.value_a or "null", k.value_b or "null"))
+        else:
+            detail = f"= {_short(k.value_b)}" if k.change == "added" else f"(was {_short(k.value_a)})"
         lines.append(f"  {marks[k.change]} {k.key} {detail}")
     return "\n".join(lines) + "\n"
 
@@ -171,6 +173,23 @@ def _run_line(info: RunInfo) -> str:
 def _short(text: Optional[str]) -> str:
     text = text or "null"
     return text if len(text) <= TEXT_VALUE else text[:TEXT_VALUE - 3] + "..."
+
+
+def _where_they_differ(a: str, b: str) -> tuple[str, str]:
+    """Two long values cut to the same window around their first difference (a shared start is skipped and
+    counted), so that the difference shows even when it is far into the values."""
+    if len(a) <= TEXT_VALUE and len(b) <= TEXT_VALUE:
+        return a, b
+    first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = max(0, first - TEXT_VALUE // 3)
+    skipped = f"[{start} same] ..." if start else ""
+
+    def window(text: str) -> str:
+        room = TEXT_VALUE - len(skipped)
+        part = text[start:start + room]
+        return skipped + (part if start + room >= len(text) else part[:-3] + "...")
+
+    return window(a), window(b)
 
 
 def write_xlsx(c: Comparison, target: Path) -> Path:

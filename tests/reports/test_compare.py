@@ -59,6 +59,17 @@ def test_text_and_json_outputs(two_runs: Path) -> None:
     assert {"key": "version", "change": "changed", "a": "1.0", "b": "1.1"} in data["context"]
 
 
+def test_text_shows_where_long_values_differ(tmp_path: Path) -> None:
+    """Long values used to be cut at the same place on both sides: a difference past the cut was invisible."""
+    samples = list(range(100))
+    write_run(tmp_path, A, [FakeStep("measure")], [("measure", "samples", samples)])
+    write_run(tmp_path, B, [FakeStep("measure")], [("measure", "samples", samples[:87] + [88] + samples[88:])])
+    line = next(text for text in compare.to_text(compared(tmp_path)).splitlines() if "~ samples" in text)
+    before, after = line.split(" -> ")
+    assert "same] ..." in before and "86, 87, 88" in before and "86, 88, 88" in after, line
+    assert len(before) < 90 and len(after) < 90
+
+
 def test_xlsx_output(two_runs: Path) -> None:
     target = compare.write_xlsx(compared(two_runs), two_runs / "cmp.xlsx")
     wb = openpyxl.load_workbook(target)
