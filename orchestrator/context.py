@@ -11,11 +11,13 @@ Description:
     a step loses nothing that was committed.
 
 Usage:
-    python context.py [--run ID|latest | --ctx FILE] [--who NAME] COMMAND ...
+    python context.py [--run ID|latest [--amend] | --ctx FILE] [--who NAME] COMMAND ...
 
     Inside a run (a shell step), the run, the step and its snapshot come from ORCH_* variables.
     Outside one, `--run ID` (or `latest`) opens a finished run's context, `--ctx FILE` a standalone
-    JSON context file (its history is kept beside it in FILE.history.jsonl).
+    JSON context file (its history is kept beside it in FILE.history.jsonl). A finished run's context is
+    its record, so changing it (set, delete, import) takes `--amend`; the change is kept in the key's history
+    under that run's id.
 
 Arguments:
     get KEY              print the JSON value (exit 1 if the key is missing)
@@ -459,9 +461,10 @@ def work_dir() -> Path:
     return Path(os.environ.get("ORCH_WORKDIR") or HOME)
 
 
-def run_db_path(run: str, workdir: Optional[str] = None) -> Path:
-    """The context database of a run of the work folder (`workdir`, else $ORCH_WORKDIR, else orchestrator/).
-    `run` is `latest`, a run id, or its start or end (`bd49`), as the runner and the reports take it."""
+def run_db_path(run: str, workdir: Optional[str] = None) -> tuple[Path, str, str]:
+    """The context database of a run of the work folder (`workdir`, else $ORCH_WORKDIR, else orchestrator/),
+    with the run's id and verdict. `run` is `latest`, a run id, or its start or end (`bd49`), as the runner and
+    the reports take it."""
     from pathlib import Path
 
     base = Path(workdir) if workdir else work_dir()
@@ -475,28 +478,33 @@ def run_db_path(run: str, workdir: Optional[str] = None) -> Path:
     db = RunDB(db_file)
     try:
         run_id = db.resolve(run)
-        live = (db.run(run_id) or {}).get("ctx_path")
+        info = db.run(run_id) or {}
+        live, verdict = info.get("ctx_path"), str(info.get("verdict"))
     except UserError as exc:
         raise ContextError(f"{exc}; for another work folder give --workdir DIR") from None
     finally:
         db.close()
     path = base / "Data" / "runs" / run_id / "context.db"
     if not path.exists() and live and os.path.exists(live):
-        return Path(live)  # the run is still running and keeps its context in memory until it ends
+        return Path(live), run_id, verdict  # the run is still running and keeps its context in memory till it ends
     if not path.exists():
         raise ContextError(f"run {run_id} has no context: {path} is missing")
-    return path
+    return path, run_id, verdict
 
 
 def open_context(run: Optional[str] = None, ctx_file: Optional[str] = None, who: Optional[str] = None,
-                 workdir: Optional[str] = None) -> Context:
-    """The context a scriptlet or the CLI should use: the run's (from ORCH_* variables), `--run` (of `workdir`),
-    `--ctx` (or ORCH_CTX_FILE), else a fresh in-memory one."""
+                 workdir: Optional[str] = None, amend: bool = False) -> Context:
+    """The context a scriptlet or the CLI should use: the run's (from ORCH_* variables), `--run` (of `workdir`;
+    read-only once the run has ended, unless `amend`), `--ctx` (or ORCH_CTX_FILE), else a fresh in-memory one."""
     env = os.environ
     if ctx_file:
         return FileContext(ctx_file, who=who or CLI)
     if run:
-        return RunContext(run_db_path(run, workdir), None, None, who=who or CLI)
+        path, run_id, verdict = run_db_path(run, workdir)
+        finished = None if amend or verdict == "running" else (
+            f"run {run_id} has ended ({verdict}) and its context is its record; add --amend to change it anyway "
+            "(the change is kept in the key's history)")
+        return RunContext(path, None, None, who=who or CLI, run_id=run_id, read_only=finished)
     if env.get("ORCH_CTX_DB"):
         seq = env.get("ORCH_CTX_SEQ")
         attempt = env.get("ORCH_ATTEMPT")
@@ -530,6 +538,8 @@ def _parser() -> Any:
     where.add_argument("--run", metavar="ID",
                        help="a run's context: its id, the start or end of one (e.g. bd49), or latest")
     where.add_argument("--ctx", metavar="FILE", help="a standalone JSON context file")
+    parser.add_argument("--amend", action="store_true",
+                        help="allow set, delete and import on an ended run's context (kept in the key's history)")
     parser.add_argument("--workdir", metavar="DIR",
                         help="the work folder whose runs --run names (default: $ORCH_WORKDIR, else orchestrator/)")
     parser.add_argument("--who", help="name recorded as the writer (default: the step, or 'cli')")
@@ -556,7 +566,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         if args.workdir and not args.run:
             raise ContextError("--workdir goes with --run (it names the work folder of the run)")
-        ctx = open_context(args.run, args.ctx, args.who, args.workdir)
+        if args.amend and not args.run:
+            raise ContextError("--amend goes with --run (it allows changing that run's context)")
+        ctx = open_context(args.run, args.ctx, args.who, args.workdir, args.amend)
         if type(ctx) is MemoryContext:
             raise ContextError("not inside a run: give --run ID (or latest) for a finished run, "
                                "or --ctx FILE for a context file")

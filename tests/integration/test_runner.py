@@ -346,6 +346,14 @@ steps:
         assert (got.returncode, got.stdout.strip()) == (0, "42"), got.stderr
     unknown = context("--run", "nope", "keys")
     assert unknown.returncode == 2 and f"recent runs: {run_id}" in unknown.stderr
+    # an ended run's context is its record: changing it takes --amend, and the change is credited to that run
+    for change in (("set", "answer", "43"), ("delete", "answer")):
+        refused = context("--run", "latest", *change)
+        assert refused.returncode == 2 and f"run {run_id} has ended (succeeded)" in refused.stderr, refused.stderr
+        assert "add --amend" in refused.stderr
+    assert context("--run", "latest", "--amend", "set", "answer", "43").returncode == 0
+    history = json.loads(context("--run", "latest", "history", "answer").stdout)
+    assert [(h["who"], h["new"], h["run_id"]) for h in history] == [("a", 42, run_id), ("cli", 43, run_id)]
     planned = wd.run(recipe, "--only", "b", "--run-id", run_id[-4:], "--dry-run")
     assert planned.returncode == 0 and f"building on run {run_id}" in planned.stdout, planned.stderr
     bad = wd.run(recipe, "--only", "b", "--run-id", "nope")
