@@ -186,7 +186,7 @@ class RunRecorder(Dispatching):
     The runner's thread only turns events into SQL statements and hands each batch of events over in one
     queue put (at the bus's flush); a writer thread with its own connection commits whatever is queued in one
     transaction, so a burst of events costs one commit, and a reader (the monitor) sees each change within
-    milliseconds.
+    the loop's delivery interval (run.DELIVER_INTERVAL, 50 ms) and a few milliseconds.
 
     The `events` table is the database's change feed (readers use its newest id to see that something
     changed): one row per run start and end, decision and context commit, and one `steps` row per batch

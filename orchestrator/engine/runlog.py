@@ -1,7 +1,7 @@
 """The run log `Logs/<run id>_runner.log`: every decision of the runner, one UTC-stamped line each.
 
 Each line carries the time of its event (when it happened), not the time the loop got round to writing it:
-under load the loop delivers events in batches, tens of milliseconds later."""
+the loop delivers events in batches, up to 50 ms later (run.DELIVER_INTERVAL)."""
 from __future__ import annotations
 
 from pathlib import Path
