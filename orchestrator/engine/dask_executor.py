@@ -185,7 +185,8 @@ class DaskExecutor:
                     f"dask worker {self.address} --resources \"{name}={units}\"")
 
     def _probe_workers(self) -> None:
-        """Every worker must import the engine and see the run folder at the same path (shared filesystem)."""
+        """Every worker must import the engine and see the run folder at the same path (shared filesystem); the
+        scheduler must import the engine too (it unpickles each task graph, which names engine.worker)."""
         self.attempts_dir.mkdir(parents=True, exist_ok=True)
         probe = self.attempts_dir / f".probe-{socket.gethostname()}-{os.getpid()}"
         probe.write_text("")
@@ -200,11 +201,15 @@ class DaskExecutor:
                 imports = False
             return _os.path.exists(path), imports
 
+        home = Path(__file__).resolve().parent.parent
+        if not self.client.run_on_scheduler(look, str(probe))[1]:
+            raise UserError(f"the Dask scheduler at {self.address} cannot import the orchestrator engine (it reads "
+                            f"every task sent to it): start it with the same Python environment and "
+                            f"PYTHONPATH={home}")
         try:
             seen = self.client.run(look, str(probe))
         finally:
             probe.unlink(missing_ok=True)
-        home = Path(__file__).resolve().parent.parent
         for worker, (sees, imports) in sorted(seen.items()):
             if not imports:
                 raise UserError(f"Dask worker {worker} cannot import the orchestrator engine: start workers with the "
@@ -494,9 +499,23 @@ def _empty_pipe(fd: int) -> None:
 
 
 def _describe(exc: Any) -> str:
+    """`Type: message` on one line (a multi-line message joined, not cut at its first line break), followed by the
+    exception that caused it, if any: Dask's own errors often only say what failed, their cause says why."""
     if isinstance(exc, tuple) and len(exc) == 3:  # (type, value, traceback) from as_completed
         exc = exc[1]
-    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    described = _one_line(exc, 300)
+    cause, seen = exc, {id(exc)}
+    while isinstance(cause, BaseException) and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__
+        if id(cause) in seen:
+            break
+        seen.add(id(cause))
+    return described if cause is exc else f"{described} (caused by {_one_line(cause, 200)})"
+
+
+def _one_line(exc: Any, limit: int) -> str:
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= limit else text[:limit - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

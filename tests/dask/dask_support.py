@@ -84,10 +84,10 @@ class CliCluster:
         self.procs[name] = proc
         return proc
 
-    def start_scheduler(self) -> str:
+    def start_scheduler(self, env: Optional[dict[str, str]] = None) -> str:
         info = self.folder / "scheduler.json"
         self._spawn("scheduler", [str(DASK_CLI), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                  "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(info)])
+                                  "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(info)], env)
         wait_for(lambda: info.exists() and info.stat().st_size > 0, 30, "the scheduler's address file")
         self.address = json.loads(info.read_text())["address"]
         return self.address

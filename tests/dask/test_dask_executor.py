@@ -102,6 +102,40 @@ def test_workers_that_cannot_import_the_engine_are_refused(dwd: Workdir, fresh_c
         DaskRun(dwd.path, recipe, fresh_cluster.address)
 
 
+def test_a_dask_error_keeps_its_whole_message_and_its_cause() -> None:
+    from engine.dask_executor import _describe
+
+    try:
+        try:
+            import engine_that_is_not_there  # noqa: F401
+        except ImportError as missing:
+            raise RuntimeError("Error during deserialization of the task graph. This frequently\noccurs if the "
+                               "Scheduler and Client have different environments.\n") from missing
+    except RuntimeError as exc:
+        assert _describe((RuntimeError, exc, None)) == (
+            "RuntimeError: Error during deserialization of the task graph. This frequently occurs if the Scheduler "
+            "and Client have different environments. (caused by ModuleNotFoundError: No module named "
+            "'engine_that_is_not_there')")
+
+
+def test_a_scheduler_that_cannot_import_the_engine_is_refused(dwd: Workdir, tmp_path: Path) -> None:
+    """The scheduler unpickles every task graph, which names engine.worker: without the engine, every step failed
+    with Dask's first line, 'Error during deserialization of the task graph. This frequently'."""
+    if DASK_MISSING:
+        pytest.skip(DASK_MISSING)
+    cluster = CliCluster(tmp_path / "dask-bare")
+    try:
+        cluster.start_scheduler(env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        cluster.start_worker("plain")
+        cluster.workers(1)
+        recipe = dwd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh}\n")
+        with pytest.raises(UserError, match=f"the Dask scheduler at {cluster.address} cannot import the orchestrator "
+                                            f"engine .*PYTHONPATH={ORCH}"):
+            DaskRun(dwd.path, recipe, cluster.address)
+    finally:
+        cluster.stop()
+
+
 def test_ctrl_c_ends_every_step_tree_on_the_workers(dwd: Workdir, cli_cluster: CliCluster) -> None:
     pids = dwd.path / "Data" / "pids"
     steps = "".join(f"  - {{name: hold{i}, type: shell, cmd: scripts/hold.sh, args: {{pids: Data/pids}}}}\n"
