@@ -995,8 +995,30 @@ def noisy(values: list[float]) -> bool:
     return len(values) > 1 and (max(values) - min(values)) > 0.3 * statistics.median(values)
 
 
-def verdict(ok: Optional[bool], spread: bool = False) -> str:
-    return ("-" if ok is None else ("PASS" if ok else "MISS")) + (" (noisy)" if spread else "")
+STEAL_NOTED = 5.0  # % of CPU time taken by the hypervisor during a workload, above which its row says so
+
+
+def verdict(ok: Optional[bool], spread: bool = False, steal: Optional[float] = None) -> str:
+    notes = (["noisy"] if spread else []) + ([f"{steal:.0f}% steal"] if steal is not None and steal >= STEAL_NOTED
+                                             else [])
+    return ("-" if ok is None else ("PASS" if ok else "MISS")) + (f" ({', '.join(notes)})" if notes else "")
+
+
+def cpu_times() -> Optional[list[int]]:
+    """The machine's CPU time counters (/proc/stat: user nice system idle iowait irq softirq steal ...), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            return [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_percent(before: Optional[list[int]], after: Optional[list[int]]) -> Optional[float]:
+    """The share of CPU time the hypervisor gave to other guests between two readings (a VM's busy host)."""
+    if not before or not after or len(before) < 8 or len(after) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    return 100.0 * delta[7] / sum(delta) if sum(delta) > 0 else None
 
 
 def fmt_s(values: list[float]) -> str:
@@ -1015,7 +1037,8 @@ def _row(key: str, what: str, base: str = "", runner: str = "", ratio: str = "",
 
 def _rows_comparison(key: str, r: dict[str, Any]) -> list[Row]:
     return [_row(key, r["title"], fmt_s(r["baseline_s"]), fmt_s(r["runner_s"]), f"{r['ratio']:.2f}x",
-                 f"{r['overhead_ms_per_step']:.2f}", r["target"], verdict(r["passed"], r.get("noisy", False)),
+                 f"{r['overhead_ms_per_step']:.2f}", r["target"],
+                 verdict(r["passed"], r.get("noisy", False), r.get("steal_pct")),
                  f"{r['cpu_overhead_ms_per_step']:+.2f}")]
 
 
@@ -1226,7 +1249,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if key not in args.selected:
                 continue
             t0 = time.perf_counter()
-            load_before = os.getloadavg()
+            load_before, times_before = os.getloadavg(), cpu_times()
             try:
                 results[key] = jobs[key]()
             except Exception as exc:  # noqa: BLE001 - one workload's failure is reported, the rest still run
@@ -1237,6 +1260,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 results[key]["bench_seconds"] = time.perf_counter() - t0
                 results[key]["loadavg_before"] = load_before
                 results[key]["loadavg_after"] = os.getloadavg()
+                results[key]["steal_pct"] = steal_percent(times_before, cpu_times())
     finally:
         if args.keep:
             log(f"kept {bench}")
@@ -1258,6 +1282,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"\nNote: the 1-minute load average reached {max(loads):.2f} on {os.cpu_count()} CPUs before some "
               "workloads: other processes were running, so absolute figures are noisy; rows marked (noisy) "
               "spread by more than 30% between repetitions.")
+    steals = [v["steal_pct"] for v in results.values() if v.get("steal_pct") is not None]
+    if steals and max(steals) >= STEAL_NOTED:
+        print(f"\nNote: the hypervisor took up to {max(steals):.0f}% of this VM's CPU time during some workloads "
+              "(steal, /proc/stat): its host was busy, every side ran slower and less evenly, and rows marked "
+              "'% steal' are not comparable with runs on a quiet host.")
     if "stream_debug" in results and "error" not in results["stream_debug"]:
         r = results["stream_debug"]
         print(f"\nInformation: the same 1 GiB with runner --debug (every line stamped by the runner): "
