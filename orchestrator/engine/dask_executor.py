@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from .errors import UserError
+from .errors import UserError, number_from_env
 from .events import AttemptOutcome
 from .process import KILL_GRACE, Invocation
 from .worker import ABORTED, end_orphan, read_marker, run_attempt
 
 Finished = list[tuple[Invocation, AttemptOutcome]]
 
-LOST_GRACE = float(os.environ.get("ORCH_DASK_LOST_GRACE", "10"))  # s after a worker leaves before checking resources
+LOST_GRACE = number_from_env("ORCH_DASK_LOST_GRACE", 10.0)  # s after a worker leaves before checking resources
 LOST_ERRORS = ("KilledWorker", "CommClosedError", "FutureCancelledError")
 
 

@@ -44,6 +44,25 @@ class RecipeError(UserError):
     """A recipe that cannot be loaded; the message names the file, line and field."""
 
 
+def number_from_env(name: str, default: float, minimum: float = 0.0) -> float:
+    """A tuning number from the environment (ORCH_KILL_GRACE=2): the default when unset, UserError when it is not
+    a number of at least `minimum`."""
+    import math
+    import os
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum:
+        raise UserError(f"{name}={text!r}: must be a number, {minimum:g} or more (default {default:g}); "
+                        f"fix or unset it")
+    return value
+
+
 def report_internal_error(workdir: "Path | None", prog: str, tag: str = "crash") -> int:
     """The one boundary for bugs: a short message naming a file that holds the traceback; exit code 3."""
     import sys

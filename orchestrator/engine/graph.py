@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, Union
 
+from .errors import number_from_env
 from .events import AttemptFinished, RunFinished, RunStarted, StepFinished, StepResult, StepStarted
 from .plan import Plan
 from .recipe import Recipe
@@ -48,7 +49,7 @@ STYLES: dict[str, tuple[str, str, str, str]] = {
 LEGEND_ORDER = ("pending", "running", "succeeded", RETRIED, "failed", "aborted", "skipped", "reused")
 FINISHED = frozenset({"succeeded", RETRIED, "failed", "aborted"})  # statuses whose label shows the duration
 LARGE = 100  # steps; above this, smaller fonts and tighter spacing
-MAX_RENDERED = int(os.environ.get("ORCH_GRAPH_MAX_STEPS", "1000"))  # above: the .dot file only (layout is slow)
+MAX_RENDERED = int(number_from_env("ORCH_GRAPH_MAX_STEPS", 1000))  # above: the .dot file only (layout is slow)
 PNG_SIZE = "24,24"  # inches at 96 dpi at most: a 500-wide graph would otherwise be a 27,000-pixel PNG (0.6 s)
 TOO_LARGE = ("graph of {steps} steps: wrote {dot_file} only (more than {limit} steps take long to lay out); "
              "render it with: dot -Tsvg {dot_file} -o step_sequence.svg")

@@ -94,6 +94,10 @@ def build_plan(recipe: Recipe, selection: Selection, base: Optional[BaseRun] = N
         _check_names(recipe, "--resume-from", (selection.resume_from,))
     if selection.only and selection.resume_from:
         raise UserError("--only and --resume-from do not combine; use one of them")
+    both = [name for name in selection.only if name in selection.skip]
+    if both:
+        raise UserError(f"--only and --skip both name {', '.join(both)}: a step is either selected or skipped; "
+                        "drop it from one of them")
     order = topological_order(recipe)
     reasons: dict[str, str] = {}
     reused: set[str] = set()

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 from context import utc_now
 
+from .errors import number_from_env
 from .events import AttemptOutcome
 from .secrets import Masker
 
 if TYPE_CHECKING:
     import subprocess
 
-KILL_GRACE = float(os.environ.get("ORCH_KILL_GRACE", "5"))
+KILL_GRACE = number_from_env("ORCH_KILL_GRACE", 5.0)
 LINE_LIMIT = 64 * 1024  # a longer line is written in pieces so memory stays bounded
 READ_SIZE = 1 << 20  # piped output is read in chunks this large
 FIRST_SAMPLE = 0.05  # seconds after start of the first memory sample of a step's process tree

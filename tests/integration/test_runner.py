@@ -360,6 +360,14 @@ steps:
     assert bad.returncode == 2 and bad.stderr.startswith("error: --run-id nope: run 'nope' not found")
 
 
+def test_a_bad_tuning_variable_is_a_usage_error(wd: Workdir) -> None:
+    recipe = wd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh}\n")
+    bad = wd.run(recipe, env={"ORCH_KILL_GRACE": "abc"})
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.strip() == ("error: ORCH_KILL_GRACE='abc': must be a number, 0 or more (default 5); "
+                                  "fix or unset it")
+
+
 def test_sigint_aborts_then_resume_finishes(wd: Workdir) -> None:
     pids = wd.path / "pids"
     recipe = wd.recipe(f"""

@@ -63,6 +63,12 @@ def test_unknown_names_are_refused_with_a_hint(recipe) -> None:
         build_plan(recipe, Selection(resume_from="zz"))
 
 
+def test_a_step_both_selected_and_skipped_is_refused(recipe) -> None:
+    """--only b --skip b used to plan an empty run that succeeded and became the base of the next resume."""
+    with pytest.raises(UserError, match="--only and --skip both name b: .*drop it from one of them"):
+        build_plan(recipe, Selection(only=("a", "b"), skip=("b",)), BaseRun("R0", frozenset({"a"})))
+
+
 def test_scheduler_respects_resources_and_skips_dependents(recipe) -> None:
     s = Scheduler(build_plan(recipe, Selection()), slots=4, capacities={"dut": 1}, stop_on_failure=False)
     assert [x.name for x in s.take_ready()] == ["a", "e"]
