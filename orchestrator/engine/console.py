@@ -126,7 +126,8 @@ def resume_command(argv: tuple[str, ...], event: RunFinished) -> Optional[str]:
                 next(args, None)
             continue
         kept.append(arg)
-    words = ["python", argv[0], *kept, "--resume-from", start, "--run-id", event.run_id]
+    # this very interpreter: a bare `python` may be another one, without the project's packages
+    words = [sys.executable or "python", argv[0], *kept, "--resume-from", start, "--run-id", event.run_id]
     return " ".join(shlex.quote(w) for w in words)
 
 

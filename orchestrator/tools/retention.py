@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.errors import UserError  # noqa: E402
+from engine.errors import UserError, write_out  # noqa: E402
 from engine.paths import Paths  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
         paths = Paths.for_workdir(args.workdir)
         if not paths.db.exists():
-            print(f"no run database at {paths.db}: nothing to prune")
+            write_out(f"no run database at {paths.db}: nothing to prune")
             return 0
         db = RunDB(paths.db)
         db.mark_crashed()
@@ -56,12 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     verb = "would prune" if args.dry_run else "pruned"
-    print(f"{verb} {len(pruned.run_ids)} run(s), {pruned.files} file(s) ({len(pruned.reports)} report(s)), "
-          f"{pruned.bytes / 1048576:.1f} MB")
-    for run_id in pruned.run_ids:
-        print(f"  {run_id}")
-    for report in pruned.reports:
-        print(f"  {report.relative_to(paths.workdir)}")  # Data/reports/...
+    lines = [f"{verb} {len(pruned.run_ids)} run(s), {pruned.files} file(s) ({len(pruned.reports)} report(s)), "
+             f"{pruned.bytes / 1048576:.1f} MB"]
+    lines += [f"  {run_id}" for run_id in pruned.run_ids]
+    lines += [f"  {report.relative_to(paths.workdir)}" for report in pruned.reports]  # Data/reports/...
+    write_out("\n".join(lines))  # `| head` ends the listing, not the command (the pruning is already done)
     return 0
 
 

@@ -396,12 +396,12 @@ steps:
     # the summary says how to continue: the same command, from the step that was interrupted
     hint = next((line for line in out.splitlines() if line.startswith("to continue")), "")
     aborted = wd.run_ids()[-1]
-    assert hint.startswith("to continue from there: python ") and hint.endswith(
+    assert hint.startswith(f"to continue from there: {PY} ") and hint.endswith(
         f"--workdir {wd.path} --resume-from long --run-id {aborted}"), out
     # resume with it: a quick stand-in replaces the long step's script, and the run completes
     (wd.path / "scripts" / "tree.sh").write_text("#!/usr/bin/env bash\necho fixed\n")
     words = shlex.split(hint.split(": ", 1)[1])
-    resumed = subprocess.run([PY, *words[1:]], capture_output=True, text=True, timeout=60)
+    resumed = subprocess.run(words, capture_output=True, text=True, timeout=60)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert wd.steps()["quick"]["status"] == "reused" and "to continue" not in resumed.stdout
 

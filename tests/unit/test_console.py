@@ -1,6 +1,9 @@
 """The run summary's command for continuing a failed or aborted run."""
 from __future__ import annotations
 
+import shlex
+import sys
+
 from engine.console import resume_command
 from engine.events import RunFinished, StepResult
 from engine.status import StepStatus, Verdict
@@ -17,11 +20,12 @@ def test_continues_from_the_first_step_that_did_not_succeed_keeping_what_the_use
     argv = ("runner.py", "--recipe", "my recipe.yaml", "--resume-from", "b", "--run-id=x", "--skip", "d",
             "--parallel", "2", "--dry-run")
     run = finished(Verdict.FAILED, ("a", S, False), ("b", F, True), ("c", F, False), ("d", K, False))
-    assert resume_command(argv, run) == ("python runner.py --recipe 'my recipe.yaml' --skip d --parallel 2 "
+    python = shlex.quote(sys.executable)  # the interpreter that ran the runner, not whatever `python` is on PATH
+    assert resume_command(argv, run) == (f"{python} runner.py --recipe 'my recipe.yaml' --skip d --parallel 2 "
                                          "--resume-from c --run-id 20260101T000000Z-ab12")
     aborted = finished(Verdict.ABORTED, ("a", S, False), ("b", A, False), ("c", K, False))
     assert resume_command(("runner.py", "--recipe", "r.yaml"), aborted) == \
-        "python runner.py --recipe r.yaml --resume-from b --run-id 20260101T000000Z-ab12"
+        f"{python} runner.py --recipe r.yaml --resume-from b --run-id 20260101T000000Z-ab12"
 
 
 def test_no_command_when_there_is_nothing_to_continue() -> None:
