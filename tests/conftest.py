@@ -1,10 +1,12 @@
 """Shared helpers: a throw-away work folder with fixture scripts, and ways to run the runner on it."""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -17,6 +19,10 @@ PY = sys.executable
 sys.path.insert(0, str(ORCH))
 
 os.environ.setdefault("ORCH_KILL_GRACE", "1")  # the tests' TERM-ignoring fixtures need not wait 5 s
+# the runners the tests start keep their validated recipes in a cache of this session, not in the user's ~/.cache
+_CACHE_DIR = tempfile.mkdtemp(prefix="orch-tests-cache-")
+os.environ["ORCH_CACHE_DIR"] = _CACHE_DIR
+atexit.register(shutil.rmtree, _CACHE_DIR, True)
 
 
 class Workdir:

@@ -39,10 +39,12 @@ class Paths(NamedTuple):
 
     @property
     def recipe_cache(self) -> Optional[Path]:
-        """Validated recipes, shared by every work folder of this user ($XDG_CACHE_HOME/orchestrator/recipes);
-        ORCH_RECIPE_CACHE=0 turns it off (every load validates)."""
+        """Validated recipes, shared by every work folder of this user: $ORCH_CACHE_DIR/recipes, else
+        $XDG_CACHE_HOME/orchestrator/recipes; ORCH_RECIPE_CACHE=0 turns it off (every load validates)."""
         if os.environ.get("ORCH_RECIPE_CACHE", "1") == "0":
             return None
+        if os.environ.get("ORCH_CACHE_DIR"):
+            return Path(os.environ["ORCH_CACHE_DIR"]) / "recipes"
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         return Path(base) / "orchestrator" / "recipes"
 

@@ -13,6 +13,7 @@ from .errors import RecipeError
 
 HOOK_EVENTS = ("on_run_start", "on_step_start", "on_step_success", "on_step_failure", "on_run_end")
 CACHE_FORMAT = 2
+CACHE_ENTRIES = 200  # validated recipes kept per user (the most recently validated ones)
 
 
 class Policy(NamedTuple):
@@ -190,8 +191,26 @@ def _to_cache(target: Path, where: str, recipe: Recipe, base_dirs: tuple[Path, .
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"where": where, "stats": stats, "recipe": data}), encoding="utf-8")
         os.replace(tmp, target)
+        _prune_cache(target.parent)
     except OSError:
         pass  # a cache that cannot be written only costs time
+
+
+def _prune_cache(folder: Path) -> None:
+    """Keep the CACHE_ENTRIES most recently written entries: one is written per recipe path and work folder, so a cache
+    never pruned grows with every temporary folder a recipe was ever run from. Runs only after a cache miss."""
+    entries = []
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".json"):
+            try:
+                entries.append((entry.stat().st_mtime_ns, entry.path))
+            except OSError:
+                continue  # removed meanwhile by another runner
+    for _, path in sorted(entries, reverse=True)[CACHE_ENTRIES:]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _from_cache(source: Path, where: str, text: str) -> Optional[Recipe]:

@@ -61,3 +61,18 @@ def test_unwritable_cache_only_costs_time(wd: Workdir, counting) -> None:
     path = wd.recipe(BODY)
     bases = (wd.path, recipe_module.Path(recipe_module.__file__).parents[1])
     assert load_recipe(path, bases, Path("/proc/no-such-cache")).steps[0].name == "a"
+
+
+def test_the_cache_keeps_only_the_most_recent_entries(wd: Workdir, tmp_path: Path, monkeypatch) -> None:
+    """One entry per recipe path and work folder: never pruned, the cache grew with every temporary folder a recipe
+    ran from (3,152 entries, 43 MB, after a few test runs)."""
+    monkeypatch.setattr(recipe_module, "CACHE_ENTRIES", 3)
+    cache = tmp_path / "cache"
+    bases = (wd.path, recipe_module.Path(recipe_module.__file__).parents[1])
+    paths = [wd.recipe(BODY, name=f"r{i}.yaml") for i in range(5)]
+    for i, path in enumerate(paths):
+        load_recipe(path, bases, cache)
+        newest = max(cache.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        os.utime(newest, ns=(10**18 + i, 10**18 + i))  # distinct times whatever the clock's resolution
+    kept = sorted(p.name.split("-", 1)[1] for p in cache.glob("*.json"))
+    assert kept == ["r2.json", "r3.json", "r4.json"]
