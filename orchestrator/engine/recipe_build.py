@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from .errors import RecipeError
 from .recipe import HOOK_EVENTS, Hook, Policy, Recipe, Step, inside_folders, module_file, resolve_entry
 from .recipe_yaml import NodeIndex, parse_yaml
-from .templating import check_templates
+from .templating import HOOK_FIELDS, check_templates
 
 Data = dict[str, Any]
 
@@ -172,13 +172,16 @@ def _check_graph(path: Path, steps: list[Data], index: NodeIndex) -> None:
 
 
 def _check_templates(path: Path, data: Data, index: NodeIndex) -> None:
+    meta = data["test_meta"]
     for i, step in enumerate(data["steps"]):
-        problem = check_templates(step["args"] or step["params"] or {}) or check_templates(step["env"] or {})
+        problem = (check_templates(step["args"] or step["params"] or {}, meta)
+                   or check_templates(step["env"] or {}, meta))
         if problem:
             raise RecipeError(f"{path}:{index.line_of(('steps', i))}: step {step['name']!r}: {problem}")
     for event in HOOK_EVENTS:
         for i, hook in enumerate(data["hooks"][event]):
-            problem = check_templates(hook["args"] or hook["params"] or {}) or check_templates(hook["env"])
+            problem = (check_templates(hook["args"] or hook["params"] or {}, meta, HOOK_FIELDS)
+                       or check_templates(hook["env"], meta, HOOK_FIELDS))
             if problem:
                 raise RecipeError(f"{path}:{index.line_of(('hooks', event, i))}: hook {event}[{i}]: {problem}")
 

@@ -8,6 +8,9 @@ from typing import Any, Callable, Optional
 TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 REFERENCE = re.compile(r"^(ctx|test_meta|run|step)((?:\.[A-Za-z0-9_-]+)+)$")
 ROOTS = "ctx, test_meta, run, step"
+# what {{ run.* }} and {{ step.* }} offer in a step's args/params/env (run.Run._lookup) and in a hook's (hooks.py)
+STEP_FIELDS = {"run": ("id", "recipe", "workdir"), "step": ("name", "attempt")}
+HOOK_FIELDS = {"run": ("id", "recipe", "verdict"), "step": ("name", "attempt", "status", "reason")}
 
 
 class TemplateError(Exception):
@@ -25,14 +28,36 @@ def _walk(value: Any) -> Any:
             yield from _walk(item)
 
 
-def check_templates(value: Any) -> Optional[str]:
-    """A problem with the syntax of any reference in value, or None. Run once when the recipe loads."""
+def check_templates(value: Any, test_meta: Optional[dict[str, Any]] = None,
+                    fields: dict[str, tuple[str, ...]] = STEP_FIELDS) -> Optional[str]:
+    """A problem with any reference in value, or None. Run once when the recipe loads: the syntax, and the parts
+    already known then (test_meta is in the recipe; run and step have fixed fields). Only ctx waits for the run."""
     for text in _walk(value):
         for match in TEMPLATE.finditer(text):
-            if not REFERENCE.match(match.group(1)):
+            reference = REFERENCE.match(match.group(1))
+            if not reference:
                 return (f"template {match.group(0)!r} is not a reference; use one of "
                         "{{ ctx.key }}, {{ ctx.a.b }}, {{ test_meta.test_id }}, {{ run.id }}")
+            root, path = reference.group(1), reference.group(2)[1:].split(".")
+            if root == "test_meta" and test_meta is not None:
+                try:
+                    dig(root, test_meta, path)
+                except TemplateError:
+                    return f"template {match.group(0)!r}: {_unknown(root, path, list(test_meta))}"
+            elif root in fields and (len(path) != 1 or path[0] not in fields[root]):
+                return f"template {match.group(0)!r}: {_unknown(root, path, list(fields[root]))}"
     return None
+
+
+def _unknown(root: str, path: list[str], known: list[str]) -> str:
+    """What is missing in a reference known at load time, with the closest name."""
+    import difflib
+
+    if path[0] in known:  # the first part exists, a deeper one does not
+        return f"{root}.{path[0]} has no {'.'.join(path[1:])!r}"
+    close = [k for k in known if k.lower() == path[0].lower()] or difflib.get_close_matches(path[0], known, n=1)
+    hint = f"did you mean {{{{ {root}.{close[0]} }}}}?" if close else f"{root} has: {', '.join(known) or 'nothing'}"
+    return f"{root} has no {path[0]!r}; {hint}"
 
 
 def has_templates(value: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine.argv import to_argv
-from engine.templating import TemplateError, check_templates, dig, render
+from engine.templating import HOOK_FIELDS, TemplateError, check_templates, dig, render
 
 
 @pytest.mark.parametrize("flags, argv", [
@@ -46,3 +46,22 @@ def test_missing_reference_names_it() -> None:
 def test_syntax_check() -> None:
     assert check_templates({"x": "{{ ctx.key }}"}) is None
     assert "not a reference" in check_templates({"x": ["{{ os.system }}"]})
+
+
+def test_references_known_when_the_recipe_loads_are_checked_then() -> None:
+    """test_meta is in the recipe, run and step have fixed fields: a typo there used to pass --validate and fail
+    the run as 'not started: ... a step before it must set it'."""
+    meta = {"test_id": "T-1", "station": {"bench": 3}}
+    assert check_templates({"x": "{{ test_meta.test_id }} {{ test_meta.station.bench }} {{ run.id }}"}, meta) is None
+    assert check_templates({"x": "{{ step.attempt }} {{ ctx.anything.at_all }}"}, meta) is None
+    assert check_templates({"x": "{{ test_meta.testid }}"}, meta) == (
+        "template '{{ test_meta.testid }}': test_meta has no 'testid'; did you mean {{ test_meta.test_id }}?")
+    assert check_templates({"x": "{{ test_meta.station.rack }}"}, meta) == (
+        "template '{{ test_meta.station.rack }}': test_meta.station has no 'rack'")
+    assert check_templates({"x": ["{{ run.ID }}"]}, meta) == (
+        "template '{{ run.ID }}': run has no 'ID'; did you mean {{ run.id }}?")
+    assert check_templates({"x": "{{ step.xyz }}"}, meta) == (
+        "template '{{ step.xyz }}': step has no 'xyz'; step has: name, attempt")
+    # hooks also see the run's verdict and the step's status and reason; a step does not
+    assert check_templates({"x": "{{ run.verdict }} {{ step.reason }}"}, meta, HOOK_FIELDS) is None
+    assert "run has no 'verdict'" in (check_templates({"x": "{{ run.verdict }}"}, meta) or "")
