@@ -245,5 +245,5 @@ def describe_steps(recipe: Recipe, search: tuple[Path, ...]) -> str:
         text = step.description or (summary(docstring(file)) if file else "")
         entry = step.cmd if step.type == "shell" else step.module
         deps = f" (after {', '.join(step.depends_on)})" if step.depends_on else ""
-        lines.append(f"  {step.name:<24} {step.type:<6} {entry}{deps}\n      {text}")
+        lines.append(f"  {step.name:<24} {step.type:<6} {entry}{deps}" + (f"\n      {text}" if text else ""))
     return "\n".join(lines)
