@@ -14,7 +14,8 @@ Usage:
 
 Arguments:
     --run ID        the run: a run id, an unambiguous start or end of one (`bd49`), or `latest` (the default)
-    --format F      xlsx (default), json or junit; for compare: text (default), json or xlsx
+    --format F      xlsx, json or junit; for compare: text, json or xlsx. Default: the format --output's
+                    name says (x.json, x.junit.xml, ...), else xlsx (compare: text)
     --output PATH   where to write ('-' for standard output, text formats only). Default for a run:
                     <workdir>/Data/reports/<run id>.xlsx|.json|.junit.xml; for compare: standard output
                     (xlsx: <workdir>/Data/reports/compare_<A>_<B>.xlsx)
@@ -68,7 +69,8 @@ def run_parser() -> argparse.ArgumentParser:
                             "Exit codes: 0 written, 2 bad usage, 3 internal error.")
     parser.add_argument("--run", default="latest", metavar="ID",
                         help="a run id, its start or end (e.g. bd49), or latest (default)")
-    parser.add_argument("--format", default="xlsx", choices=tuple(FORMATS), help="report format (default xlsx)")
+    parser.add_argument("--format", choices=tuple(FORMATS),
+                        help="report format (default: from --output's name, e.g. x.json; else xlsx)")
     parser.add_argument("--start-on-stdin", action="store_true",
                         help="load everything, then wait for a line on standard input before reading the run "
                              "(the runner starts its report with the run this way, so the imports overlap the "
@@ -82,7 +84,8 @@ def compare_parser() -> argparse.ArgumentParser:
                      description="Compare two runs of a recipe: status changes, durations, context keys.")
     parser.add_argument("run_a", metavar="RUN_A", help="the reference run (id, start of one, or latest)")
     parser.add_argument("run_b", metavar="RUN_B", help="the run compared with it")
-    parser.add_argument("--format", default="text", choices=COMPARE_FORMATS, help="output format (default text)")
+    parser.add_argument("--format", choices=COMPARE_FORMATS,
+                        help="output format (default: from --output's name, e.g. x.xlsx; else text)")
     parser.add_argument("--force", action="store_true", help="compare runs of different recipes")
     _common(parser)
     return parser
@@ -122,13 +125,13 @@ def report_run(args: argparse.Namespace) -> int:
     import reports
     from reports import model
 
+    args.format = _check_output(args.output, args.format, tuple(FORMATS), "xlsx")
     if args.start_on_stdin:
         if args.format == "xlsx":
             from reports import excel  # noqa: F401 - imported now, while the run is still going
         if not sys.stdin.readline():
             return EXIT_OK  # the runner ended without finishing the run: nothing to write
     paths = Paths.for_workdir(args.workdir)
-    _check_output(args.output, args.format)
     db = model.open_db(paths)
     try:
         run_id = model.resolve_run_id(db, args.run)
@@ -143,11 +146,28 @@ def report_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_output(output: Optional[str], fmt: str) -> None:
+# file names that say their format (the longest suffix first: .junit.xml before .xml)
+SUFFIX_FORMATS = ((".junit.xml", "junit"), (".xml", "junit"), (".xlsx", "xlsx"), (".json", "json"), (".txt", "text"))
+
+
+def _check_output(output: Optional[str], fmt: Optional[str], formats: tuple[str, ...], default: str) -> str:
+    """The format to write: --format, else the one --output's name says, else the default. Refuses an output
+    whose name says another format, a folder, or a path through a file. (Missing folders are created, as
+    pytest does for --junitxml.)"""
+    named = next((f for suffix, f in SUFFIX_FORMATS if output and output.lower().endswith(suffix) and f in formats),
+                 None)
+    if fmt and named and fmt != named:
+        raise UserError(f"--output {output} names a {named} file, but --format is {fmt}; give one that agrees")
+    fmt = fmt or named or default
     if output == "-" and fmt == "xlsx":
         raise UserError("an xlsx workbook cannot go to standard output; give --output FILE.xlsx or another format")
-    if output and output != "-" and Path(output).is_dir():
-        raise UserError(f"--output {output} is a folder; give a file name")
+    if output and output != "-":
+        target = Path(output)
+        if target.is_dir():
+            raise UserError(f"--output {output} is a folder; give a file name")
+        if target.parent.exists() and not target.parent.is_dir():
+            raise UserError(f"--output {output}: {target.parent} is a file, not a folder")
+    return fmt
 
 
 def compare_runs(args: argparse.Namespace) -> int:
@@ -156,7 +176,7 @@ def compare_runs(args: argparse.Namespace) -> int:
     from reports.jsonsummary import write_text
 
     paths = Paths.for_workdir(args.workdir)
-    _check_output(args.output, args.format)
+    args.format = _check_output(args.output, args.format, COMPARE_FORMATS, "text")
     db = model.open_db(paths)
     try:
         ids = [model.resolve_run_id(db, ref) for ref in (args.run_a, args.run_b)]

@@ -89,7 +89,14 @@ def test_no_runs_and_unwritable_output(tmp_path: Path, work: Path) -> None:
     one_clean_error(report("--workdir", str(work), "--output", str(work)), "is a folder")
     blocker = work / "file"
     blocker.write_text("")
-    one_clean_error(report("--workdir", str(work), "--output", str(blocker / "r.xlsx")), "cannot write")
+    one_clean_error(report("--workdir", str(work), "--output", str(blocker / "r.xlsx")), "is a file, not a folder")
+    # a name that says another format than --format is refused; a name alone chooses the format
+    one_clean_error(report("--workdir", str(work), "--format", "json", "--output", str(work / "r.xlsx")),
+                    "names a xlsx file, but --format is json")
+    named = report("--workdir", str(work), "--output", str(work / "r.json"))
+    assert named.returncode == 0 and json.loads((work / "r.json").read_text())["run"]["id"] == B, named.stderr
+    compared = report("compare", A, B, "--workdir", str(work), "--output", str(work / "c.json"))
+    assert compared.returncode == 0 and "durations" in json.loads((work / "c.json").read_text())
 
 
 def test_reports_stay_off_the_runner_import_path() -> None:
