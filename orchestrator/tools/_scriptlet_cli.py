@@ -28,8 +28,9 @@ class Usage(Exception):
 def add_root(parser: argparse.ArgumentParser, default: Optional[str] = None) -> None:
     """The --root option: the orchestrator folder to work on (default: this one)."""
     parser.add_argument("--root", metavar="DIR", default=default,
-                        help="an orchestrator folder (holding scriptlets/) to work on instead of this one; "
-                             "tests/ and docs/ are taken beside it")
+                        help="another checkout's orchestrator folder (holding scriptlets/) to work on instead "
+                             "of this one; tests/ and docs/ are taken beside it (not a work folder: see the "
+                             "README, Scriptlets)")
 
 
 def root_dir(given: Optional[str]) -> Path:

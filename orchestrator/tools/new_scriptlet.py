@@ -19,7 +19,8 @@ Arguments:
                     underscores (check_voltage, read_adc2); not a Python keyword
     --kind KIND     python or shell (required)
     --force         overwrite the scriptlet and its test if they exist
-    --root DIR      create them in another orchestrator folder (tests/ and docs/ beside it)
+    --root DIR      create them in another checkout's orchestrator folder (tests/ and docs/ beside it);
+                    not a work folder (README, Scriptlets: keep your own in a package of your work folder)
 
     Exit codes: 0 created; 1 a template is missing or a file cannot be written; 2 bad usage: a bad
     NAME, a NAME already taken (without --force; or taken by the other kind, which --force does not
