@@ -134,7 +134,8 @@ def resume_command(argv: tuple[str, ...], event: RunFinished) -> Optional[str]:
 def summary_text(event: RunFinished, argv: tuple[str, ...] = ()) -> str:
     counts: dict[str, int] = {}
     for r in event.results:
-        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        label = f"{r.status.value} but tolerated" if r.tolerated else r.status.value  # a run of them can succeed
+        counts[label] = counts.get(label, 0) + 1
     parts = ", ".join(f"{n} {s}" for s, n in counts.items())
     lines = [f"run {event.run_id} {event.verdict.value.upper()} in {event.duration:.2f}s ({parts})"]
     for r in event.results:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from engine.console import resume_command
+from engine.console import resume_command, summary_text
 from engine.events import RunFinished, StepResult
 from engine.status import StepStatus, Verdict
 
@@ -46,3 +46,10 @@ def test_the_summary_names_a_failed_steps_log_only_when_it_exists(tmp_path) -> N
     text = summary_text(RunFinished("20260101T000000Z-ab12", Verdict.FAILED, results, "", "", 1.0))
     assert f"  a: exit code 1: boom (log: {log})" in text.splitlines()
     assert "  b: worker error: could not deserialize" in text.splitlines()  # it never started: no log to name
+
+
+def test_a_run_whose_failures_were_tolerated_says_so_in_its_headline() -> None:
+    """'SUCCEEDED (3 failed)' read as a contradiction: the headline now says the failures were tolerated."""
+    run = finished(Verdict.SUCCEEDED, ("a", S, False), ("b", F, True), ("c", F, True))
+    headline = summary_text(run).splitlines()[0]
+    assert headline.endswith("SUCCEEDED in 1.00s (1 succeeded, 2 failed but tolerated)"), headline
