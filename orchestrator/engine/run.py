@@ -475,8 +475,10 @@ class Run:
                                                      self.snapshots.get(step.name))
         keys = tuple(dict.fromkeys(w["key"] for w in writes))
         self._publish(ContextCommitted(step.name, attempt, keys, tuple(conflicts), self.head, utc_stamp()))
-        for key in conflicts:
-            self.conflicts.append(f"{key} (written by {step.name} and another step running at the same time)")
+        for key in conflicts:  # rare: the other writer is looked up in the key's history
+            other = next((h["who"] for h in reversed(self.store.history(key)) if h["who"] != step.name),
+                         "another step")
+            self.conflicts.append(f"{key} (written by {step.name} and {other}, running at the same time)")
 
     def _finish(self, name: str, status: StepStatus, reason: Optional[str], exit_code: Optional[int] = None,
                 tolerated: bool = False, ended: Optional[str] = None) -> None:

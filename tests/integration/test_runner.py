@@ -213,6 +213,9 @@ steps:
     proc = wd.run(recipe)
     assert proc.returncode == 0
     assert "conflict: shared" in proc.stdout
+    # both writers are named, whichever committed first
+    assert any(f"conflict: shared (written by {a} and {b}, running at the same time)" in proc.stdout
+               for a, b in (("w1", "w2"), ("w2", "w1"))), proc.stdout
     assert "CONFLICT" in wd.runner_log()
 
 
