@@ -149,6 +149,8 @@ class DaskExecutor:
                     resources=dict(capacities) or None, preload=["engine.worker"])
             return Client(self.cluster, set_as_default=False)
         try:
+            if _refuses_connections(scheduler):  # said at once: Dask's client would retry until its timeout
+                raise ConnectionRefusedError("connection refused")
             return Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise UserError(f"cannot connect to the Dask scheduler at {scheduler}: {exc} (start one with "
@@ -496,6 +498,21 @@ def _empty_pipe(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
+
+
+def _refuses_connections(address: str) -> bool:
+    """True when a tcp:// address answers with a refusal (nothing listens there); False when it accepts, or when
+    it cannot tell (another protocol, a name that does not resolve, no answer within a second)."""
+    if not address.startswith("tcp://"):
+        return False
+    host, _, port = address[len("tcp://"):].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _describe(exc: Any) -> str:
