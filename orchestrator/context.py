@@ -568,6 +568,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise ContextError("--workdir goes with --run (it names the work folder of the run)")
         if args.amend and not args.run:
             raise ContextError("--amend goes with --run (it allows changing that run's context)")
+        if args.ctx and args.command in ("get", "keys", "history", "export") and not os.path.exists(args.ctx):
+            raise ContextError(f"--ctx {args.ctx}: no such file (a context file is created by the first set or "
+                               "import); check the path")
         ctx = open_context(args.run, args.ctx, args.who, args.workdir, args.amend)
         if type(ctx) is MemoryContext:
             raise ContextError("not inside a run: give --run ID (or latest) for a finished run, "

@@ -105,6 +105,7 @@ def test_cli_with_a_context_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (("--ctx", "/nonexistent/dir/c.json", "set", "a", "1"), "No such file or directory"),
+    (("--ctx", "no_such_ctx.json", "keys"), "--ctx no_such_ctx.json: no such file"),  # printed [] before
     (("--run", "nope", "get", "a"), "no runs recorded in"),
     (("--workdir", ".", "keys"), "--workdir goes with --run"),
     (("frobnicate",), "invalid choice"),
