@@ -129,7 +129,8 @@ def read_recipe(path: Path) -> tuple[bytes, str]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise RecipeError(f"{path}: recipe file not found; list the shipped ones with 'ls recipes/'") from None
+        shipped = Path(__file__).resolve().parent.parent / "recipes"
+        raise RecipeError(f"{path}: recipe file not found; list the shipped ones with 'ls {shipped}'") from None
     except IsADirectoryError:
         raise RecipeError(f"{path}: is a folder; give the path of a .yaml recipe file") from None
     except OSError as exc:

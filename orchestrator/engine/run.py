@@ -77,6 +77,9 @@ def load(options: RunOptions) -> tuple[Paths, Recipe, Plan, RunDB]:
 
 
 def _load(options: RunOptions) -> tuple[Paths, Recipe, Plan, RunDB]:
+    if options.workdir is not None and not options.workdir.is_dir():
+        raise UserError(f"--workdir {options.workdir}: no such folder; create it first (it holds Data/, Logs/ "
+                        "and the files the steps work on)")
     paths = Paths.for_workdir(options.workdir)
     recipe = load_recipe(paths.recipe(options.recipe), paths.search, cache_dir=paths.recipe_cache)
     if options.parallel is not None and options.parallel < 1:

@@ -363,6 +363,16 @@ steps:
     assert bad.returncode == 2 and bad.stderr.startswith("error: --run-id nope: run 'nope' not found")
 
 
+def test_a_work_folder_that_does_not_exist_is_refused(wd: Workdir, tmp_path: Path) -> None:
+    """A mistyped --workdir used to be created, Data/ and Logs/ with it, and the run failed on missing scripts."""
+    recipe = wd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh}\n")
+    typo = tmp_path / "lab-typo"
+    proc = subprocess.run([PY, str(ORCH / "runner.py"), "--recipe", str(recipe), "--workdir", str(typo)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: --workdir {typo}: no such folder"), proc.stderr
+    assert not typo.exists()
+
+
 def test_a_bad_tuning_variable_is_a_usage_error(wd: Workdir) -> None:
     recipe = wd.recipe("steps:\n  - {name: a, type: shell, cmd: scripts/ok.sh}\n")
     bad = wd.run(recipe, env={"ORCH_KILL_GRACE": "abc"})
