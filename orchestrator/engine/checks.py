@@ -23,11 +23,12 @@ def missing_keys(step: Step, writes: list[dict[str, Any]], committed: Callable[[
 
 def failure_reason(step: Step, workdir: Path, writes: list[dict[str, Any]],
                    committed: Callable[[str], bool]) -> Optional[str]:
-    """Why an attempt that exited 0 still failed its success criteria, or None."""
+    """Why an attempt that exited 0 still failed its success criteria (every one that failed), or None."""
+    problems = []
     files = missing_files(step, workdir)
     if files:
-        return "success check: no file matches " + ", ".join(repr(f) for f in files)
+        problems.append("no file matches " + ", ".join(repr(f) for f in files))
     keys = missing_keys(step, writes, committed)
     if keys:
-        return "success check: missing context key(s) " + ", ".join(repr(k) for k in keys)
-    return None
+        problems.append("missing context key(s) " + ", ".join(repr(k) for k in keys))
+    return "success check: " + "; ".join(problems) if problems else None

@@ -182,11 +182,14 @@ steps:
   - {name: no_file, type: shell, cmd: scripts/ok.sh, success: {files_exist: [Data/out/*.csv]}}
   - {name: no_key, type: shell, cmd: scripts/ok.sh, success: {ctx_has_keys: [result]}}
   - {name: no_input, type: shell, cmd: scripts/ok.sh, args: {x: '{{ ctx.never_set }}'}}
+  - {name: neither, type: shell, cmd: scripts/ok.sh, success: {files_exist: [Data/x.csv], ctx_has_keys: [k]}}
 """)
     assert wd.run(recipe).returncode == 1
     steps = wd.steps()
     assert steps["no_file"]["reason"] == "success check: no file matches 'Data/out/*.csv'"
     assert steps["no_key"]["reason"] == "success check: missing context key(s) 'result'"
+    assert steps["neither"]["reason"] == \
+        "success check: no file matches 'Data/x.csv'; missing context key(s) 'k'"  # every failed check, not the first
     assert "context key 'never_set' is not set" in steps["no_input"]["reason"]
 
 
