@@ -122,7 +122,10 @@ def _find_entry(entry: Data, allow_external: bool, base_dirs: tuple[Path, ...], 
         if text is None:
             text = sources[file] = file.read_text(encoding="utf-8", errors="replace")
         if not re.search(rf"^class\s+{re.escape(function)}\b", text, re.M):
-            raise RecipeError(f"module {module!r} has no class {function!r}")
+            classes = re.findall(r"^class\s+([A-Za-z_]\w*)\s*\(\s*BaseScriptlet\b", text, re.M)
+            hint = (f"; its scriptlet class is {', '.join(classes)}" if classes else
+                    "; function names a BaseScriptlet subclass defined at the module's top level")
+            raise RecipeError(f"module {module!r} has no class {function!r}{hint}")
     return None
 
 
