@@ -100,6 +100,10 @@ def _find_entry(entry: Data, allow_external: bool, base_dirs: tuple[Path, ...], 
     (relative to the work folder when it is there, else absolute: a shipped scriptlet used elsewhere)."""
     if entry["type"] == "shell":
         cmd: str = entry["cmd"]
+        if cmd.strip().endswith(".py"):
+            module = cmd.strip()[:-3].lstrip("./").replace("/", ".")
+            raise RecipeError(f"cmd {cmd!r} is a Python file, and a shell step runs its cmd with bash; write "
+                              f"type: python and module: {module}")
         found = resolve_entry(base_dirs, cmd)
         if found is None:
             hint = " (put arguments in 'args:', not in 'cmd')" if " " in cmd.strip() else ""
