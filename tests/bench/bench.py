@@ -1004,6 +1004,19 @@ def verdict(ok: Optional[bool], spread: bool = False, steal: Optional[float] = N
     return ("-" if ok is None else ("PASS" if ok else "MISS")) + (f" ({', '.join(notes)})" if notes else "")
 
 
+def stale_bytecode(root: Path) -> list[str]:
+    """The modules under root whose cached bytecode is missing or older than their source (relative paths). With
+    PYTHONDONTWRITEBYTECODE set nothing refreshes it: every process start would compile them again."""
+    import importlib.util
+
+    stale = []
+    for source in sorted(root.rglob("*.py")):
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
+            stale.append(str(source.relative_to(root)))
+    return stale
+
+
 def cpu_times() -> Optional[list[int]]:
     """The machine's CPU time counters (/proc/stat: user nice system idle iowait irq softirq steal ...), or None."""
     try:
@@ -1222,6 +1235,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     elif os.environ.get("PYTHONDONTWRITEBYTECODE"):
         log("note: PYTHONDONTWRITEBYTECODE is set, so the orchestrator's own modules have no cached bytecode and are "
             "compiled at every process start (runner and Python steps); --pyc measures with a bytecode cache")
+    stale = [] if args.pyc else stale_bytecode(ORCH)
+    if stale:
+        log(f"warning: {len(stale)} of the orchestrator's modules have no up-to-date bytecode (e.g. {stale[0]}): "
+            "each runner start compiles them again (~60 ms here); run `make bytecode` first (`make bench` does)")
     comps = comparisons(bench)
     results: dict[str, Any] = {}
     t_start = time.perf_counter()
