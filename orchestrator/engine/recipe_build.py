@@ -101,9 +101,9 @@ def _find_entry(entry: Data, allow_external: bool, base_dirs: tuple[Path, ...], 
     if entry["type"] == "shell":
         cmd: str = entry["cmd"]
         if cmd.strip().endswith(".py"):
-            module = cmd.strip()[:-3].lstrip("./").replace("/", ".")
+            dotted = cmd.strip()[:-3].lstrip("./").replace("/", ".")
             raise RecipeError(f"cmd {cmd!r} is a Python file, and a shell step runs its cmd with bash; write "
-                              f"type: python and module: {module}")
+                              f"type: python and module: {dotted}")
         found = resolve_entry(base_dirs, cmd)
         if found is None:
             hint = " (put arguments in 'args:', not in 'cmd')" if " " in cmd.strip() else ""

@@ -63,6 +63,7 @@ class ReportWriter:
             self.path = Path(out.strip().splitlines()[-1])
         else:  # a report problem never changes the run's outcome
             reason = (err.strip().splitlines() or [f"exit code {self._proc.returncode}"])[-1]
-            print(f"warning: the Excel report of run {self.run_id} was not written: {reason} "
-                  f"(retry with: python tools/report.py --run {self.run_id})", file=sys.stderr)
+            retry = f"{sys.executable} {HOME / 'tools' / 'report.py'} --run {self.run_id} --workdir {self.workdir}"
+            print(f"warning: the Excel report of run {self.run_id} was not written: {reason} (retry with: {retry})",
+                  file=sys.stderr)
         return self.path

@@ -105,6 +105,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # run with an interpreter that lacks the project's packages: not a bug
+        print(f"{PROG}: error: the Python package {exc.name!r} is not installed for {sys.executable}; run it with "
+              "the project's .venv/bin/python (make setup installs it)", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:  # noqa: BLE001 - the one boundary for bugs: short message, traceback to a file
         return _internal_error(args)
 

@@ -114,3 +114,13 @@ def test_write_report_api_for_subscribers(work: Path) -> None:
     assert target == work / "Data" / "reports" / f"{B}.junit.xml" and target.read_text().startswith("<?xml")
     with pytest.raises(ReportError, match="unknown report format 'pdf'"):
         reports.write_report("latest", "pdf", workdir=work)
+
+
+def test_an_interpreter_without_openpyxl_is_told_which_python_to_use(work: Path) -> None:
+    """A trial user ran the printed resume command with another python: its report died as an 'internal error'."""
+    script = str(ORCH / "tools" / "report.py")
+    blocked = ("import runpy, sys; sys.modules['openpyxl'] = None; "  # as if openpyxl were not installed
+               f"sys.argv = [{script!r}, '--run', {A!r}, '--workdir', {str(work)!r}]; "
+               f"runpy.run_path({script!r}, run_name='__main__')")
+    proc = subprocess.run([PY, "-c", blocked], capture_output=True, text=True, timeout=60)
+    one_clean_error(proc, "the Python package 'openpyxl' is not installed for", ".venv/bin/python")
