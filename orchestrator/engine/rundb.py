@@ -211,8 +211,10 @@ class RunRecorder(Dispatching):
         self.thread.start()
 
     def flush(self) -> None:
-        for (step, attempt), start in self.starting.items():  # still running: record the start alone
-            self.batch += self._start_rows(step, attempt, *start)
+        for (step, attempt), (pid, started, log_path) in self.starting.items():  # still running: the start alone
+            self.batch += [self._running_row(step, attempt, started, log_path),
+                           ("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
+                            (self.run_id, step, attempt, pid, started))]
         self.starting.clear()
         self._close_changes()
         if self.batch:
@@ -252,13 +254,11 @@ class RunRecorder(Dispatching):
         self.starting[(e.step, e.attempt)] = (e.pid, e.started, e.log_path)
         self._changed("started", e.step, e.attempt)
 
-    def _start_rows(self, step: str, attempt: int, pid: int, started: str, log_path: str) -> list[Statement]:
-        """The step row marked running, and the attempt's row as far as it is known at its start."""
-        return [("UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
-                 "WHERE run_id = ? AND name = ?",
-                 (StepStatus.RUNNING.value, started, attempt, log_path, self.run_id, step)),
-                ("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started) VALUES (?,?,?,?,?)",
-                 (self.run_id, step, attempt, pid, started))]
+    def _running_row(self, step: str, attempt: int, started: str, log_path: str) -> Statement:
+        """The step's row marked running, at its attempt."""
+        return ("UPDATE steps SET status = ?, started = COALESCE(started, ?), attempts = ?, log_path = ? "
+                "WHERE run_id = ? AND name = ?",
+                (StepStatus.RUNNING.value, started, attempt, log_path, self.run_id, step))
 
     def _attempt_finished(self, e: AttemptFinished) -> None:
         o = e.outcome
@@ -271,7 +271,7 @@ class RunRecorder(Dispatching):
         else:  # started and ended within this batch: one complete row; the step's row comes with StepFinished
             pid, started, log_path = start
             if e.retry_in is not None:  # not its last attempt: no StepFinished follows, the step runs on
-                self.batch.append(self._start_rows(e.step, e.attempt, pid, started, log_path)[0])
+                self.batch.append(self._running_row(e.step, e.attempt, started, log_path))
             self.batch.append(("INSERT OR REPLACE INTO attempts(run_id, step, attempt, pid, started, duration, cpu, "
                                "max_rss, exit_code, signal, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                (self.run_id, e.step, e.attempt, pid, started, o.duration, o.cpu, o.max_rss,
