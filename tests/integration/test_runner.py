@@ -163,6 +163,32 @@ def test_parallel_respects_max_parallel_and_resources(wd: Workdir) -> None:
     assert max_overlap([v for k, v in found.items() if k.startswith("dut")]) == 1  # the bench is never shared
 
 
+def test_one_slot_runs_one_step_at_a_time_in_time_order(wd: Workdir) -> None:
+    """With one slot, a step starts only once the one before has been settled: a retry keeps its slot, and
+    context written by a step is committed before the next one starts. The run log reads in time order."""
+    counter = wd.path / "count"
+    recipe = wd.recipe(f"""
+execution: {{mode: parallel, max_parallel: 1}}
+steps:
+  - {{name: writer, type: shell, cmd: scripts/ok.sh, args: {{set: 'shared=1'}}}}
+  - {{name: reader, type: shell, cmd: scripts/ok.sh, args: {{got: '{{{{ ctx.shared }}}}'}}}}
+  - {{name: flaky, type: shell, cmd: scripts/flaky.sh, args: {{counter: {counter}, fail_times: 1}}, retries: 1,
+     retry_delay: 0.3}}
+  - {{name: a, type: shell, cmd: scripts/ok.sh}}
+  - {{name: b, type: shell, cmd: scripts/ok.sh}}
+""")
+    proc = wd.run(recipe)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "args: --got 1" in wd.logs("reader")  # the writer's value was committed before the reader started
+    found = re.findall(r"^(\S+) (\w+): attempt (\d) (started|succeeded|failed)", wd.runner_log(), re.M)
+    assert [(step, attempt, what != "started") for _, step, attempt, what in found] == [
+        (step, attempt, ended) for step, attempt in (("writer", "1"), ("reader", "1"), ("flaky", "1"),
+                                                     ("flaky", "2"), ("a", "1"), ("b", "1"))
+        for ended in (False, True)]  # one at a time; the retry kept its slot
+    stamps = [stamp for stamp, *_ in found]
+    assert stamps == sorted(stamps)
+
+
 def test_parallel_flag_overrides_serial_mode(wd: Workdir) -> None:
     out = wd.path / "spans.txt"
     recipe = wd.recipe("steps:\n" + "".join(
