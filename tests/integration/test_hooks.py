@@ -117,3 +117,24 @@ steps:
     export = subprocess.run([PY, str(ORCH / "context.py"), "--run", "latest", "--workdir", str(wd.path), "export"],
                             capture_output=True, text=True)
     assert json.loads(export.stdout).keys() == {"answer", "test_meta"}, export.stdout + export.stderr
+
+
+def test_every_run_and_step_field_the_load_check_accepts_is_there_in_a_hook(wd: Workdir) -> None:
+    """templating.HOOK_FIELDS is what --validate accepts in hooks; HookRunner must provide each of them."""
+    from engine.templating import HOOK_FIELDS
+
+    journal = wd.path / "journal.txt"
+    line = " ".join(f"{root}.{name}={{{{ {root}.{name} }}}}" for root, names in HOOK_FIELDS.items()
+                    for name in names)
+    recipe = wd.recipe(f"""
+hooks:
+  on_step_failure:
+    - {{type: shell, cmd: scriptlets/shell/append_line.sh, args: {{file: {journal}, line: '{line}'}}}}
+steps:
+  - {{name: bad, type: shell, cmd: scripts/fail.sh, args: {{code: 4}}}}
+""")
+    assert wd.run(recipe).returncode == 1
+    written = journal.read_text()
+    for root, names in HOOK_FIELDS.items():
+        for name in names:
+            assert f"{root}.{name}=" in written and f"{root}.{name}= " not in written, written

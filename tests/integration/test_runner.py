@@ -232,6 +232,20 @@ steps:
     assert f"cwd={wd.path}" in log
 
 
+def test_every_run_and_step_field_the_load_check_accepts_is_there_at_run_time(wd: Workdir) -> None:
+    """templating.STEP_FIELDS is what --validate accepts; Run._lookup must provide each of them."""
+    from engine.templating import STEP_FIELDS
+
+    env = {f"ORCH_FIELD_{root}_{name}".upper(): f"'{{{{ {root}.{name} }}}}'"
+           for root, names in STEP_FIELDS.items() for name in names}
+    recipe = wd.recipe("steps:\n  - {name: show, type: shell, cmd: scripts/env.sh, env: {"
+                       + ", ".join(f"{k}: {v}" for k, v in env.items()) + "}}\n")
+    proc = wd.run(recipe)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = dict(line.split("=", 1) for line in wd.logs("show").splitlines() if line.startswith("ORCH_FIELD_"))
+    assert set(shown) == set(env) and all(shown.values()), shown
+
+
 def test_parallel_writers_of_one_key_are_reported(wd: Workdir) -> None:
     recipe = wd.recipe("""
 execution: {mode: parallel, max_parallel: 2}
