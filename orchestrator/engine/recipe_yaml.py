@@ -158,7 +158,20 @@ def parse_yaml(path: Path, text: str) -> ParsedYaml:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise RecipeError(f"{path}{where}: not valid YAML: {problem}; fix the syntax at that line") from None
+        fix = "fix the syntax at that line"
+        if mark and _tab_at(text, mark.line, mark.column):
+            problem += "" if "tab" in problem else " (a tab)"
+            fix = "YAML indents with spaces only: replace the tab with spaces"
+        raise RecipeError(f"{path}{where}: not valid YAML: {problem}; {fix}") from None
     finally:
         loader.dispose()
     return ParsedYaml(data, NodeIndex(node), builder.exotic)
+
+
+def _tab_at(text: str, line: int, column: int) -> bool:
+    """Is the character where the YAML error was found a tab, or the line indented with one?"""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return False
+    here = lines[line]
+    return here[column:column + 1] == "\t" or "\t" in here[:len(here) - len(here.lstrip())]
