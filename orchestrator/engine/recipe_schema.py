@@ -264,20 +264,40 @@ def _describe_loc(loc: tuple[Any, ...], data: Any) -> str:
     return "field " + repr(".".join(str(p) for p in loc)) if loc else "the recipe"
 
 
-def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+def _model_at(loc: tuple[Any, ...]) -> Any:
+    """The model that holds the field at loc (its list indexes skipped), None when loc leaves the models."""
     model: Any = RecipeModel
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
         info = getattr(model, "model_fields", {}).get(part)
         if info is None:
-            return []
-        annotation = info.annotation
-        inner = getattr(annotation, "__args__", None)
-        if inner and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
-            annotation = inner[0]
-        model = annotation
-    return list(getattr(model, "model_fields", {}))
+            return None
+        model = _inner_model(info.annotation) or info.annotation
+    return model
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The model a field holds: itself, or the model inside Optional[...] or list[...]; None for other values."""
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    return list(getattr(_model_at(loc), "model_fields", {}))
+
+
+def _home_of(loc: tuple[Any, ...], name: str) -> Optional[str]:
+    """The section beside loc where a field called `name` belongs (resources: at the top goes under execution:,
+    files_exist: in a step under success:); None when no section has it. Lists (steps, hooks) are not sections."""
+    for section, info in getattr(_model_at(loc), "model_fields", {}).items():
+        inner = _inner_model(info.annotation)
+        if inner is not None and getattr(info.annotation, "__origin__", None) is not list \
+                and name in inner.model_fields:
+            return section
+    return None
 
 
 # what a field must be, for errors about its number (wrong type or out of range)
@@ -417,7 +437,9 @@ def _message(err: dict[str, Any], data: Any) -> str:
         field_name = str(loc[-1])
         known = _known_fields(loc)
         close = difflib.get_close_matches(field_name, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
+        home = _home_of(loc, field_name)
+        hint = (f"it belongs under '{home}:', such as {home}: {{{field_name}: ...}}" if home
+                else f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}")
         return f"{_describe_loc(loc[:-1], data)}: unknown field {field_name!r}; {hint}"
     if kind == "missing":
         return f"{_describe_loc(loc[:-1], data)}: missing required field {str(loc[-1])!r}; add it"

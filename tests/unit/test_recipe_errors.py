@@ -128,6 +128,14 @@ WORDED = {
     "hook_a_string": ("hooks: {on_run_end: [scripts/ok.sh]}\n" + STEP % "idx: 1",
                       "field 'hooks.on_run_end.0': each hook must be a mapping, not text"),
     "no_steps_at_all": ("steps: []\n", "field 'steps': the recipe needs at least one step"),
+    # a field one level too high: name the section it belongs under
+    "resources_at_the_top": (TOP % "resources: {dut: 1}", "the recipe: unknown field 'resources'; it belongs under "
+                                                          "'execution:', such as execution: {resources: ...}"),
+    "timeout_at_the_top": (TOP % "timeout: 5", "unknown field 'timeout'; it belongs under 'defaults:'"),
+    "files_exist_in_the_step": (STEP % "files_exist: [x]", "step 'a': unknown field 'files_exist'; it belongs under "
+                                                           "'success:', such as success: {files_exist: ...}"),
+    "memory_mb_in_the_step": (STEP % "memory_mb: 64", "unknown field 'memory_mb'; it belongs under 'limits:'"),
+    "on_run_end_in_a_step": (STEP % "on_run_end: []", "unknown field 'on_run_end'; known fields: type, cmd,"),
 }
 
 
