@@ -250,6 +250,13 @@ class Context(MutableMapping):  # type: ignore[type-arg]
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_dict()!r})"
 
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for a name the context does not have (ctx.set, ctx.put...): say how a mapping is used."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(f"the context has no {name!r}: it is a mapping: ctx[key] = value writes, ctx[key] or "
+                             f"ctx.get(key) reads, del ctx[key] deletes")
+
 
 class MemoryContext(Context):
     """An in-memory context with history, for a scriptlet run on its own without --ctx."""

@@ -30,6 +30,15 @@ def test_nan_is_refused() -> None:
         MemoryContext()["k"] = {"x": [math.nan]}
 
 
+@pytest.mark.parametrize("kind", ["memory", "file", "run"])
+def test_a_method_the_context_lacks_says_how_a_mapping_is_used(kind: str, tmp_path: Path) -> None:
+    ctx = {"memory": lambda: MemoryContext(), "file": lambda: FileContext(tmp_path / "c.json"),
+           "run": lambda: RunContext(ContextStore(tmp_path / "c.db").path, None, tmp_path / "j.jsonl", "me")}[kind]()
+    with pytest.raises(AttributeError, match=r"no 'set': it is a mapping: ctx\[key\] = value writes"):
+        ctx.set("k", 1)
+    assert not hasattr(ctx, "_private") and not hasattr(ctx, "put")
+
+
 def test_store_snapshot_history_and_rollback(tmp_path: Path) -> None:
     store = ContextStore(tmp_path / "c.db")
     store.set("a", 1, "runner")
