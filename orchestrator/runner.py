@@ -14,15 +14,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Optional
 
-from engine.errors import EXIT_OK, EXIT_USAGE, UserError, write_out
-from helpformat import WrappingHelpFormatter, with_suggestion
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every other bad input
-        self.print_usage(sys.stderr)
-        print(f"runner.py: error: {with_suggestion(self, message)}; see 'python runner.py --help'", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+from engine.errors import EXIT_OK, UserError, write_out
+from helpformat import Parser, WrappingHelpFormatter
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -30,7 +23,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="runner.py", description=__doc__.split("\n\n")[0],
+    parser = Parser(prog="runner.py", help_command="python runner.py", description=__doc__.split("\n\n")[0],
                      epilog="Exit codes: 0 success, 1 a step failed, 2 bad usage or input, 130/143 interrupted.",
                      allow_abbrev=False, formatter_class=WrappingHelpFormatter)
     parser.add_argument("--recipe", required=True, type=Path, metavar="FILE", help="the recipe, e.g. recipes/demo.yaml")

@@ -7,18 +7,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 from engine.catalog import HOME, PYTHON_DIR, SHELL_DIR
+from helpformat import OneLineParser as Parser  # noqa: F401 - the tools' parser: errors in one line, no usage
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (and exit 2), never a usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 class Usage(Exception):

@@ -160,7 +160,8 @@ def update_docs(root: Path) -> Path:
 
 def build_parser() -> Parser:
     summary, _, rest = (__doc__ or "").partition("\n\n")
-    parser = Parser(prog=PROG, description=summary, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=PROG, help_command="python tools/new_scriptlet.py", description=summary, epilog=rest,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", metavar="NAME", help="the scriptlet's snake_case name")
     parser.add_argument("--kind", required=True, choices=("python", "shell"), help="python or shell")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")

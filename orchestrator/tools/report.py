@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 HOME = Path(__file__).resolve().parent.parent  # orchestrator/: engine, reports and context import from here
 if str(HOME) not in sys.path:
@@ -44,17 +44,11 @@ if str(HOME) not in sys.path:
 
 from engine.errors import EXIT_OK, EXIT_USAGE, UserError  # noqa: E402
 from engine.paths import Paths  # noqa: E402
-from helpformat import with_suggestion  # noqa: E402
+from helpformat import OneLineParser  # noqa: E402
 from reports import FORMATS, compare_target  # noqa: E402  (the package itself imports nothing)
 
 PROG = "report.py"
 COMPARE_FORMATS = ("text", "json", "xlsx")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every other bad input
-        print(f"{PROG}: error: {with_suggestion(self, message)}; see 'python tools/report.py --help'", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -64,9 +58,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0], allow_abbrev=False,
-                     epilog="Compare two runs: report.py compare --help. "
-                            "Exit codes: 0 written, 2 bad usage, 3 internal error.")
+    parser = OneLineParser(prog=PROG, help_command="python tools/report.py", description=__doc__.split("\n\n")[0],
+                           allow_abbrev=False, epilog="Compare two runs: report.py compare --help. "
+                                                      "Exit codes: 0 written, 2 bad usage, 3 internal error.")
     parser.add_argument("--run", default="latest", metavar="ID",
                         help="a run id, its start or end (e.g. bd49), or latest (default)")
     parser.add_argument("--format", choices=tuple(FORMATS),
@@ -80,7 +74,7 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def compare_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"{PROG} compare", allow_abbrev=False,
+    parser = OneLineParser(prog=f"{PROG} compare", help_command="python tools/report.py compare", allow_abbrev=False,
                      description="Compare two runs of a recipe: status changes, durations, context keys.")
     parser.add_argument("run_a", metavar="RUN_A", help="the reference run (id, start of one, or latest)")
     parser.add_argument("run_b", metavar="RUN_B", help="the run compared with it")

@@ -193,7 +193,7 @@ def cmd_docs(root: Path, check: bool) -> int:
 
 def build_parser() -> Parser:
     summary, _, rest = (__doc__ or "").partition("\n\n")
-    parser = Parser(prog=PROG, description=summary, epilog=rest,
+    parser = Parser(prog=PROG, help_command="python tools/scriptlets.py", description=summary, epilog=rest,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_root(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -105,6 +105,14 @@ def test_unknown_flag_exits_2() -> None:
     assert proc.returncode == 2 and "--no-such-flag" in proc.stderr
 
 
+def test_misspelled_flag_gets_a_suggestion_and_the_help_command() -> None:
+    proc = run_step("check_threshold", "--key", "a", "--mx", "3")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        "python -m scriptlets.python.steps.check_threshold: error: unrecognized arguments: --mx 3 (did you mean "
+        "--max?); see 'python -m scriptlets.python.steps.check_threshold --help'")
+
+
 # --------------------------------------------------------------------------- generate_measurements
 
 

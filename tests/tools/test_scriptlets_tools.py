@@ -171,6 +171,12 @@ def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
     assert proc.stdout == ""
 
 
+def test_a_subcommand_option_misspelled_gets_a_suggestion() -> None:
+    line = one_line_usage_error(run(LIST_TOOL, "show", "--jsn", "noop"))
+    assert line == ("scriptlets.py: error: unrecognized arguments: --jsn (did you mean --json?); "
+                    "see 'python tools/scriptlets.py --help'")
+
+
 # --------------------------------------------------------------------------- check
 
 

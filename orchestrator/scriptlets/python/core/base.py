@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at every step start; annotations 
     from typing import Any, Optional
 
 from context import Context, ContextError, open_context
-from helpformat import HelpFormatter
+from helpformat import HelpFormatter, Parser
 
 from .log import get_logger
 from .resources import track_resources
@@ -78,8 +78,7 @@ class BaseScriptlet:
             prog = f"python -m {spec.name}" if spec else os.path.basename(sys.argv[0])
         else:
             prog = f"python -m {module}"
-        parser = argparse.ArgumentParser(prog=prog, description=summary, epilog=rest or None,
-                                         formatter_class=HelpFormatter)
+        parser = Parser(prog=prog, description=summary, epilog=rest or None, formatter_class=HelpFormatter)
         instance.add_arguments(parser)
         common = parser.add_argument_group("common options")
         common.add_argument("--ctx", metavar="FILE",
