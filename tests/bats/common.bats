@@ -81,6 +81,25 @@ EOF
     [[ "$stderr" =~ ERROR\ demo_tool:\ --input\ is\ required$ ]]
 }
 
+@test "die_unknown_arg exits 2 and suggests the closest flag of the header's Arguments" {
+    cat >"$BATS_TEST_TMPDIR/flags_tool.sh" <<EOF
+#!/usr/bin/env bash
+# Arguments:
+#   --input FILE      the measurements
+#   --output-dir DIR  where results go
+source "$LIB"
+die_unknown_arg "\$1"
+EOF
+    run -2 --separate-stderr bash "$BATS_TEST_TMPDIR/flags_tool.sh" --inptu
+    [[ "$stderr" == *"ERROR flags_tool: unknown argument '--inptu' (did you mean --input?); see --help" ]]
+    run -2 --separate-stderr bash "$BATS_TEST_TMPDIR/flags_tool.sh" --output_dir=x
+    [[ "$stderr" == *"(did you mean --output-dir?)"* ]]
+    run -2 --separate-stderr bash "$BATS_TEST_TMPDIR/flags_tool.sh" --colour
+    [[ "$stderr" == *"unknown argument '--colour'; see --help" ]]
+    run -2 --separate-stderr bash "$BATS_TEST_TMPDIR/flags_tool.sh" stray
+    [[ "$stderr" == *"unknown argument 'stray'; see --help" ]]
+}
+
 @test "require_value refuses a flag without a value, or followed by another flag" {
     run -2 --separate-stderr bash "$TOOL" require_value --input
     [[ "$stderr" == *"--input needs a value"* ]]

@@ -40,7 +40,7 @@ while (( $# )); do
         --file) require_value "$@"; file=$2; shift 2 ;;
         --line) require_value "$@"; line=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
-        *) die_usage "unknown argument '$1' (see --help)" ;;
+        *) die_unknown_arg "$1" ;;
     esac
 done
 [[ -n "$file" ]] || die_usage "--file FILE is required"

@@ -67,7 +67,7 @@ while (( $# )); do
         --interval=*) interval_s=${1#*=}; shift ;;
         --debug) export ORCH_DEBUG=1; shift ;;
         -h | --help) usage; exit 0 ;;
-        *) die_usage "unknown argument '$1' (see --help)" ;;
+        *) die_unknown_arg "$1" ;;
     esac
 done
 

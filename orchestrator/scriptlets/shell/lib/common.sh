@@ -7,6 +7,8 @@
 #   log_info/log_warn/log_error/log_debug MSG   log lines on stderr: `2026-11-21T23:13:59Z INFO name: msg`
 #                                              (debug lines only when ORCH_DEBUG=1, or after --debug)
 #   die MSG / die_usage MSG                     log an error and exit 1 (failed) / 2 (bad usage or input)
+#   die_unknown_arg ARG                         exit 2 for an argument the script does not take, naming the
+#                                              closest flag of the header's Arguments (did you mean --input?)
 #   usage                                       print the script's header comment block (for --help)
 #   require_value "$@" / require_flag FLAG VAL  flag-parsing checks that end in a clear exit 2
 #   ctx_get KEY / ctx_set KEY VALUE             the run's context through `python context.py`
@@ -78,6 +80,40 @@ die() {
 die_usage() {
     log_error "$*"
     exit 2
+}
+
+# die_unknown_arg ARG: an argument the script does not take (exit 2), with the closest flag from the
+# header's Arguments when one is near: "unknown argument '--inptu' (did you mean --input?); see --help".
+die_unknown_arg() {
+    local given=$1 flag best="" best_distance=3 distance
+    if [[ "$given" == --* ]]; then
+        while read -r flag; do
+            distance=$(_edit_distance "${given%%=*}" "$flag")
+            if (( distance < best_distance )); then
+                best=$flag
+                best_distance=$distance
+            fi
+        done < <(grep -oE '^#[[:space:]]+--[A-Za-z0-9][A-Za-z0-9-]*' "$ORCH_SCRIPT_PATH" | grep -oE -- '--[A-Za-z0-9-]+')
+    fi
+    die_usage "unknown argument '$given'${best:+ (did you mean $best?)}; see --help"
+}
+
+# _edit_distance A B: the Levenshtein distance of two short strings (flag names).
+_edit_distance() {
+    local a=$1 b=$2 i j cost
+    local -a previous current
+    for (( j = 0; j <= ${#b}; j++ )); do previous[j]=$j; done
+    for (( i = 1; i <= ${#a}; i++ )); do
+        current=("$i")
+        for (( j = 1; j <= ${#b}; j++ )); do
+            cost=1
+            [[ "${a:i-1:1}" == "${b:j-1:1}" ]] && cost=0
+            current[j]=$(( previous[j] + 1 < current[j-1] + 1 ? previous[j] + 1 : current[j-1] + 1 ))
+            (( previous[j-1] + cost < current[j] )) && current[j]=$(( previous[j-1] + cost ))
+        done
+        previous=("${current[@]}")
+    done
+    echo "${previous[${#b}]}"
 }
 
 # usage: print the header comment block of the calling script: the `#` lines after the shebang,
