@@ -197,7 +197,7 @@ def build_parser() -> Parser:
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_root(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     add_root(common, default=argparse.SUPPRESS)  # --root after the command too
     p = sub.add_parser("list", parents=[common], help="every scriptlet with its one-line description")
     p.add_argument("--kind", choices=("python", "shell"), help="only this kind")
