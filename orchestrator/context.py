@@ -536,10 +536,11 @@ def _parse_value(text: str, force_string: bool) -> Any:
 
 
 def _parser() -> Any:
-    import argparse
+    from helpformat import Parser
 
-    parser = argparse.ArgumentParser(
-        prog="context.py", description="Read and change the shared context of a run, or of a JSON context file.",
+    parser = Parser(
+        prog="context.py", help_command="python context.py",
+        description="Read and change the shared context of a run, or of a JSON context file.",
         epilog="Exit codes: 0 ok, 1 missing key, 2 bad usage. Inside a run the context comes from ORCH_* variables.")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--run", metavar="ID",

@@ -19,7 +19,6 @@ Exit codes: 0 done, 2 bad usage.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.errors import UserError, write_out  # noqa: E402
 from engine.paths import Paths  # noqa: E402
+from helpformat import Parser  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="retention.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="retention.py", help_command="python tools/retention.py",
+                    description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=int, metavar="N", help="keep the newest N finished runs")
     parser.add_argument("--older-than", type=float, metavar="DAYS", help="prune runs started more than DAYS ago")
     parser.add_argument("--dry-run", action="store_true",

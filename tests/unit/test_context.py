@@ -119,6 +119,8 @@ def test_cli_with_a_context_file(tmp_path: Path) -> None:
     (("--workdir", ".", "keys"), "--workdir goes with --run"),
     (("frobnicate",), "invalid choice"),
     (("set", "a", "1"), "not inside a run: give --run ID"),
+    (("--ctx", "c.json", "set", "a", "1", "--strng"),
+     "--strng (did you mean --string?); see 'python context.py --help'"),
 ])
 def test_cli_bad_usage_exits_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     proc = cli(*args, env={"ORCH_WORKDIR": str(tmp_path)}, cwd=tmp_path)

@@ -55,6 +55,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
+from helpformat import Parser
+
 from .monitor_auth import Credentials, bind_refusal, credentials_from_env
 from .monitor_data import Database, MonitorError
 
@@ -95,8 +97,8 @@ def _interval(text: str) -> int:
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m scriptlets.python.apps.monitor",
-                                     description="Watch orchestrator runs live in the browser.")
+    parser = Parser(prog="python -m scriptlets.python.apps.monitor",
+                    description="Watch orchestrator runs live in the browser.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8050, help="TCP port (default 8050)")
     parser.add_argument("--db", type=Path, help="run database (default <workdir>/Data/orchestrator.db)")
